@@ -1,0 +1,102 @@
+# The output stage: boost converter / H-bridge enable, amplitude DAC, current sense and the pulse
+# engine of each channel. Only the safety supervisor (firmware/safety.py) owns an OutputStage.
+#
+# Amplitude DAC: a PWM output into an RC filter sets a voltage-controlled current source; the
+# board config holds the mA-per-volt calibration. Current sense: a peak detector on the sense
+# resistor amplifier, read by the ADC, in mA through the board calibration.
+from machine import ADC, PWM, Pin
+
+
+class OutputStage:
+    def __init__(self, board, engine=None):
+        self.board = board
+        # Safe state first: enable low (boost off, bridge drivers off), LED off.
+        self._enable = Pin(board.OUTPUT_ENABLE, Pin.OUT, value=0)
+        self._led = Pin(board.OUTPUT_LED, Pin.OUT, value=0)
+        if engine is None:
+            engine = __import__(board.PULSE_ENGINE)
+        self._dac = {}
+        self._sense = {}
+        self._pulses = {}
+        self._duty = {}
+        for n, c in board.CHANNELS.items():
+            self._dac[n] = PWM(Pin(c["dac"]), freq=board.DAC_PWM_HZ, duty_u16=0)
+            self._duty[n] = 0
+            self._sense[n] = ADC(Pin(c["sense_adc"]))
+            self._pulses[n] = engine.channel(n, board)
+        self._vbus = Pin(board.VBUS_SENSE, Pin.IN)
+        self._vsys = ADC(Pin(board.VSYS_ADC))
+        self.enabled = False
+
+    # -- enable ----------------------------------------------------------------------------
+    def enable(self, on):
+        on = bool(on)
+        self._enable.value(1 if on else 0)
+        self._led.value(1 if on else 0)
+        self.enabled = on
+
+    # -- amplitude ---------------------------------------------------------------------------
+    def duty_for_ma(self, ma):
+        b = self.board
+        if ma <= 0:
+            return 0
+        volts = (ma - b.DAC_OFFSET_MA) / b.DAC_MA_PER_VOLT
+        duty = int(volts / b.DAC_VREF_V * 65535 + 0.5)
+        return 0 if duty < 0 else (65535 if duty > 65535 else duty)
+
+    def ma_for_duty(self, duty):
+        b = self.board
+        if duty <= 0:
+            return 0.0
+        return duty * b.DAC_VREF_V / 65535 * b.DAC_MA_PER_VOLT + b.DAC_OFFSET_MA
+
+    def set_amplitude_ma(self, channel, ma):
+        """Set the current source. Refuses anything above the board maximum (a second line
+        behind the supervisor's caps)."""
+        if ma != ma or ma < 0 or ma > self.board.MAX_MA:
+            raise ValueError("amplitude %r mA outside 0-%d mA" % (ma, self.board.MAX_MA))
+        duty = self.duty_for_ma(ma)
+        if duty != self._duty[channel]:
+            self._dac[channel].duty_u16(duty)
+            self._duty[channel] = duty
+
+    def zero_all(self):
+        """Every DAC to 0 without allocating (safe from an IRQ handler)."""
+        for n in self._dac:
+            self._dac[n].duty_u16(0)
+            self._duty[n] = 0
+
+    def amplitude_ma(self, channel):
+        """What the DAC is set to, in mA (calibrated), not what anyone asked for."""
+        return self.ma_for_duty(self._duty[channel])
+
+    def read_current_ma(self, channel):
+        v = self._sense[channel].read_u16() * 3.3 / 65535
+        return v * self.board.SENSE_MA_PER_VOLT
+
+    # -- pulses ------------------------------------------------------------------------------
+    def pulses(self, channel):
+        return self._pulses[channel]
+
+    def configure_pulses(self, channel, phase_us, gap_us=50, rate_hz=50, burst_count=1,
+                         burst_rate_hz=None, alternate=False):
+        return self._pulses[channel].set(phase_us, gap_us, rate_hz, burst_count, burst_rate_hz,
+                                         alternate)
+
+    def start_pulses(self, channel):
+        self._pulses[channel].start()
+
+    def stop_pulses(self, channel):
+        self._pulses[channel].stop()
+
+    def stop_all_pulses(self):
+        for n in self._pulses:
+            self._pulses[n].stop()
+
+    # -- power -------------------------------------------------------------------------------
+    def usb_present(self):
+        return self._vbus.value() == 1
+
+    def battery_mv(self):
+        v = self._vsys.read_u16() * 3.3 / 65535 * self.board.VSYS_DIVIDER
+        return int(v * 1000)
