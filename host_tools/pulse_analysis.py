@@ -29,7 +29,6 @@ class Pulse:
 
 def _merge(edges_a, edges_b):
     """Yield (cycle, a, b) for every cycle at which either level changes (both applied)."""
-    ia = ib = 0
     a = edges_a[0][1] if edges_a else 0
     b = edges_b[0][1] if edges_b else 0
     # skip the initial entries (cycle 0 levels)
@@ -55,9 +54,10 @@ def _merge(edges_a, edges_b):
     return out, (edges_a[0][1] if edges_a else 0), (edges_b[0][1] if edges_b else 0)
 
 
-def analyse(edges_a, edges_b, end_cycle=None):
-    """Return (pulses, violations). A pulse still open at `end_cycle` (or at the end of the record)
-    is reported as incomplete only if it ends because the record ends, not as a violation."""
+def analyse(edges_a, edges_b, end_cycle=None, cut_at=None):
+    """Return (pulses, violations). A pulse still open at the end of the record is not judged.
+    `cut_at`: the cycle of a deliberate stop; a pulse cut short at exactly that cycle is left out
+    (stop drops both legs at once rather than finish the pulse) and is not a violation."""
     changes, a0, b0 = _merge(edges_a, edges_b)
     pulses = []
     violations = []
@@ -95,6 +95,9 @@ def analyse(edges_a, edges_b, end_cycle=None):
         elif state == "p2":
             if high is None:
                 p = Pulse(t_start, first, t_p1_end - t_start, t_gap_end - t_p1_end, t - t_gap_end)
+                if cut_at is not None and t == cut_at:
+                    state = "idle"
+                    continue
                 if not p.balanced():
                     violations.append((t, "unbalanced pulse %r" % (p,)))
                 pulses.append(p)
