@@ -3,7 +3,7 @@ balance). Every sequence: start with a random request, random updates at random 
 random moment; the recorded edges must show no cycle with both legs high, no unbalanced pulse and
 no pulse whose shape matches no request."""
 import os
-import random
+from tests.prng import Rng
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,7 +16,7 @@ SEQUENCES_PER_RIG = 500  # a fresh simulated board every so often keeps edge lis
 
 
 def test_random_parameter_sequences_never_overlap_or_unbalance():
-    rnd = random.Random(20261124)
+    rnd = Rng(20261124)
     total_pulses = 0
     failures = []
     rig = None
@@ -37,5 +37,5 @@ def test_random_parameter_sequences_never_overlap_or_unbalance():
 @given(st.integers(min_value=0, max_value=2**32 - 1))
 def test_hypothesis_sequences(seed):
     rig = Rig("pico")
-    problems, _ = run_sequence(rig, random.Random(seed), n_updates=4)
+    problems, _ = run_sequence(rig, Rng(seed), n_updates=4)
     assert problems == []

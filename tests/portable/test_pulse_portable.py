@@ -1,6 +1,6 @@
 # Pulse engine checks that run on CPython (pytest) and on the MicroPython unix port
 # (tests/mp_run.py): the same lib/ engine on the same simulated pins, two interpreters.
-import random
+from tests.prng import Rng
 
 from tests.pulse_harness import Rig, check_train, run_sequence
 
@@ -33,7 +33,7 @@ def test_burst_on_this_interpreter():
 
 def test_random_sequences_portable_part():
     # The portable share of the 100,000-sequence property test (tests/test_pulse_property.py).
-    rnd = random.Random(99)
+    rnd = Rng(99)
     rig = Rig("pico")
     for i in range(300):
         if i % 100 == 0:
