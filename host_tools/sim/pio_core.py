@@ -1,0 +1,1050 @@
+# Cycle-exact RP2040 PIO execution engine for the simulation (common subset of CPython 3.11 and
+# MicroPython 1.29). The MicroPython-facing API is in rp2.py; read its header for the world
+# interface used here.
+#
+# Time model
+#   Everything is counted in system-clock cycles. A state machine (SM) runs on "ticks": with a
+#   clock divider D = INT + FRAC/256 (kept as D256 = INT*256 + FRAC) its n-th tick after it was
+#   enabled at cycle `base` falls on cycle base + floor(n * D256 / 256). This is the first-order
+#   fractional divider of the RP2040 (INT cycles per tick, plus one extra cycle whenever the 8-bit
+#   fractional accumulator carries), with the accumulator at 0 when the SM is enabled. Average
+#   period D, every interval INT or INT+1 cycles.
+#   One instruction executes in one tick; its delay adds ticks after it completes. A stalled
+#   instruction is re-evaluated every tick; its delay follows completion; its side-set is applied at
+#   the first tick only.
+#   run_until(c) executes every SM step whose start cycle is < c, stepping always the SM with the
+#   smallest (cycle, global SM index) first. After it, the state is "at the start of cycle c": a CPU
+#   action at world.now = c (put, exec, external pin change) is seen by SM instructions at cycles
+#   >= c.
+#   Visibility between SMs: what an SM writes at cycle t (pin level, IRQ flag) is seen by every SM
+#   from cycle t + 1 (never in the same cycle, whatever the SM order). The GPIO input synchroniser
+#   (2 cycles of extra latency on real pins unless INPUT_SYNC_BYPASS is set) is NOT modelled: a
+#   pin level is seen one cycle after it changes.
+#   Blocked SMs (WAIT, blocking PULL/PUSH, IRQ WAIT, autopull/autopush stalls) sleep until an event
+#   that could wake them (pin change, IRQ flag change, CPU put/get), then re-evaluate on their next
+#   tick at or after the moment the event becomes visible.
+#   A self-loop `jmp x_dec/y_dec` to its own address runs in closed form: (X+1)*(delay+1) ticks.
+
+_INF = 1 << 62
+_M32 = 0xFFFFFFFF
+
+WAKE_PIN = 1
+WAKE_IRQ = 2
+WAKE_TX = 4
+WAKE_RX = 8
+
+_DRIVERS = ("pio0", "pio1")
+
+
+def system_for(world):
+    """The PioSystem of a world (created and attached on first use)."""
+    ps = getattr(world, "pio_system", None)
+    if ps is None:
+        ps = PioSystem(world)
+        world.pio_system = ps
+        try:
+            world.pio = ps.blocks
+        except AttributeError:
+            pass
+    return ps
+
+
+def _rotl(v, n):
+    n &= 31
+    v &= _M32
+    if n == 0:
+        return v
+    return ((v << n) | (v >> (32 - n))) & _M32
+
+
+def _rev32(v):
+    r = 0
+    for _ in range(32):
+        r = (r << 1) | (v & 1)
+        v >>= 1
+    return r
+
+
+def _pin_count(init):
+    if init is None:
+        return 0
+    if isinstance(init, int):
+        return 1
+    return len(init)
+
+
+def _pin_modes(init):
+    if init is None:
+        return ()
+    if isinstance(init, int):
+        return (init,)
+    return tuple(init)
+
+
+class PioSystem:
+    """Both PIO blocks of one world, scheduled together in global time order."""
+
+    def __init__(self, world):
+        self.world = world
+        self.blocks = [PioBlock(self, 0), PioBlock(self, 1)]
+        self.sms = self.blocks[0].sms + self.blocks[1].sms
+        self.synced = getattr(world, "now", 0)
+        self.resched = False
+        self.runnable = []
+        self.runnable_dirty = True
+        self.sleepers = []
+        self.pin_chg = {}  # pin -> (cycle, level before that cycle) for PIO-driven changes
+        self._running = False
+        self.steps = 0  # instructions executed (statistics)
+
+    def sys_hz(self):
+        return getattr(self.world, "sys_hz", 125000000)
+
+    def now(self):
+        return self.world.now
+
+    def sync(self):
+        """Bring all SMs up to world.now (through world.sync() when the world has one)."""
+        w = self.world
+        s = getattr(w, "sync", None)
+        if s is not None:
+            s()
+        self.run_until(w.now)
+
+    # pins ---------------------------------------------------------------------------------
+    def read_pin(self, pin, t):
+        pin &= 31
+        ch = self.pin_chg.get(pin)
+        if ch is not None and ch[0] >= t:
+            return ch[1]
+        gpio = self.world.gpio
+        levels = getattr(gpio, "levels", None)
+        if levels is not None:
+            return levels[pin] & 1 if pin < len(levels) else 0
+        return gpio.level(pin) & 1
+
+    def pins_written(self, outchg, oechg, newout, newoe, t, driver):
+        """A PIO block changed its output value / direction registers at cycle t: hand every
+        changed pin to the GPIO bank (it decides whether the pin's level changes)."""
+        gpio = self.world.gpio
+        levels = getattr(gpio, "levels", None)
+        npins = len(levels) if levels is not None else 30
+        changed = outchg | oechg
+        woke = False
+        pin = 0
+        while changed and pin < npins:
+            if changed & 1:
+                prev = levels[pin] if levels is not None else gpio.level(pin)
+                if (outchg >> pin) & 1:
+                    gpio.set_level(pin, (newout >> pin) & 1, t, driver)
+                if (oechg >> pin) & 1:
+                    gpio.set_dir(pin, (newoe >> pin) & 1, t, driver)
+                new = levels[pin] if levels is not None else gpio.level(pin)
+                if new != prev:
+                    ch = self.pin_chg.get(pin)
+                    if ch is None or ch[0] != t:
+                        self.pin_chg[pin] = (t, prev)
+                    woke = True
+            changed >>= 1
+            pin += 1
+        if woke and self.sleepers:
+            self.notify(WAKE_PIN, t + 1, None)
+
+    # sleeping -----------------------------------------------------------------------------
+    def notify(self, reason, visible, block):
+        for sm in list(self.sleepers):
+            if sm.sleep & reason and (block is None or sm.block is block):
+                sm.wake(visible)
+
+    def _rebuild(self):
+        self.runnable = [sm for sm in self.sms if sm.enabled and not sm.sleep]
+        self.sleepers = [sm for sm in self.sms if sm.enabled and sm.sleep]
+        self.runnable_dirty = False
+
+    # scheduler ----------------------------------------------------------------------------
+    def run_until(self, c):
+        if self._running:
+            return
+        if c <= self.synced and not self.runnable_dirty:
+            # nothing new can happen before c, except SMs the CPU just woke at cycle >= c
+            return
+        self._running = True
+        try:
+            self._run(c)
+        finally:
+            self._running = False
+        if c > self.synced:
+            self.synced = c
+        for b in self.blocks:
+            if b.pending_handlers:
+                b.fire_handlers()
+
+    def _run(self, c):
+        if self.runnable_dirty:
+            self._rebuild()
+        # external pin changes may have happened at self.synced: re-evaluate pin sleepers
+        if self.sleepers:
+            for sm in list(self.sleepers):
+                if sm.sleep & WAKE_PIN:
+                    sm.wake(self.synced)
+        while True:
+            if self.runnable_dirty:
+                self._rebuild()
+            self.resched = False
+            best = None
+            bk = _INF
+            sk = _INF
+            for sm in self.runnable:
+                k = sm.t * 8 + sm.gidx
+                if k < bk:
+                    sk = bk
+                    bk = k
+                    best = sm
+                elif k < sk:
+                    sk = k
+            if best is None or best.t >= c:
+                return
+            best.run(sk, c)
+
+
+class PioBlock:
+    """One PIO block: 32-word instruction memory, 4 SMs, 8 IRQ flags, pin output registers."""
+
+    def __init__(self, system, index):
+        self.system = system
+        self.index = index
+        self.driver = _DRIVERS[index]
+        self.mem = [0] * 32
+        self.used = 0
+        self.programs = []  # [program list, offset, length]
+        self.mem_version = 0
+        self.irq = 0
+        self.irq_prev = 0
+        self.irq_chg = [-1] * 8
+        self.out = 0
+        self.oe = 0
+        self.sms = [SmCore(self, i) for i in range(4)]
+        self.sm_handlers = [None] * 4  # (handler, arg)
+        self.pio_handler = None  # (handler, trigger, arg)
+        self.pending_handlers = []
+
+    # instruction memory -------------------------------------------------------------------
+    def add_program(self, prog):
+        data = prog[0]
+        n = len(data)
+        if n == 0 or n > 32:
+            raise OSError(12)  # ENOMEM
+        mask = (1 << n) - 1
+        offset = -1
+        for i in range(32 - n, -1, -1):  # like the pico-sdk: highest free slot first
+            if not (self.used & (mask << i)):
+                offset = i
+                break
+        if offset < 0:
+            raise OSError(12)  # ENOMEM
+        for j in range(n):
+            w = data[j] & 0xFFFF
+            if (w & 0xE000) == 0:  # JMP: relocate target as pio_add_program does
+                w += offset
+            self.mem[offset + j] = w
+        self.used |= mask << offset
+        self.programs.append([prog, offset, n])
+        prog[1 + self.index] = offset
+        self.mem_version += 1
+        return None
+
+    def remove_program(self, prog=None):
+        keep = []
+        for entry in self.programs:
+            if prog is None or entry[0] is prog:
+                p, offset, n = entry
+                self.used &= ~(((1 << n) - 1) << offset)
+                if p[1 + self.index] == offset:
+                    p[1 + self.index] = -1
+            else:
+                keep.append(entry)
+        self.programs = keep
+        self.mem_version += 1
+
+    # IRQ flags ----------------------------------------------------------------------------
+    def irq_read(self, i, t):
+        if self.irq_chg[i] >= t:
+            return (self.irq_prev >> i) & 1
+        return (self.irq >> i) & 1
+
+    def irq_write(self, i, v, t):
+        bit = 1 << i
+        cur = self.irq & bit
+        if bool(cur) == bool(v):
+            return
+        if self.irq_chg[i] != t:
+            self.irq_prev = (self.irq_prev & ~bit) | cur
+            self.irq_chg[i] = t
+        if v:
+            self.irq |= bit
+            if i < 4:
+                self._irq_raised(i, t)
+        else:
+            self.irq &= ~bit
+        if self.system.sleepers:
+            self.system.notify(WAKE_IRQ, t + 1, self)
+
+    def _irq_raised(self, i, t):
+        h = self.sm_handlers[i]
+        if h is not None:
+            self.pending_handlers.append((t, i, h[0], h[1]))
+        ph = self.pio_handler
+        if ph is not None and ph[1] & (0x100 << i):
+            self.pending_handlers.append((t, i, ph[0], ph[2]))
+
+    def set_sm_irq_handler(self, i, handler, arg):
+        self.sm_handlers[i] = None if handler is None else (handler, arg)
+        return _IrqObj(self, 1 << i)
+
+    def set_irq_handler(self, handler, trigger, hard, arg):
+        if trigger & ~0xF00:
+            raise NotImplementedError("PIO.irq trigger other than IRQ_SM0..3 (FIFO interrupts)")
+        self.pio_handler = None if handler is None else (handler, trigger, arg)
+        return _IrqObj(self, 0xF)
+
+    def fire_handlers(self):
+        """Run CPU handlers for flags 0-3 raised during the last sync. Each handler is scheduled
+        on the world at (raise cycle + 1) (clamped by the world to now); the flag is cleared
+        (acknowledged, as MicroPython's PIO IRQ handler does) when the handler runs."""
+        pend = self.pending_handlers
+        self.pending_handlers = []
+        w = self.system.world
+        for t, i, handler, arg in pend:
+            w.schedule(t + 1, _HandlerCall(self, i, handler, arg))
+
+
+class _HandlerCall:
+    def __init__(self, block, i, handler, arg):
+        self.block = block
+        self.i = i
+        self.handler = handler
+        self.arg = arg
+
+    def __call__(self):
+        sysm = self.block.system
+        sysm.sync()
+        self.block.irq_write(self.i, 0, sysm.world.now)
+        self.handler(self.arg)
+
+
+class _IrqObj:
+    def __init__(self, block, mask):
+        self.block = block
+        self.mask = mask
+
+    def flags(self):
+        self.block.system.sync()
+        return self.block.irq & self.mask
+
+    def trigger(self):
+        return self.mask
+
+
+class SmCore:
+    """One state machine."""
+
+    def __init__(self, block, index):
+        self.block = block
+        self.system = block.system
+        self.index = index
+        self.gidx = block.index * 4 + index
+        self.enabled = False
+        self.sleep = 0
+        self.stalled = False
+        self.irq_waiting = False
+        self.exec_word = None
+        self.ff = None  # closed-form self loop in flight: (pc, n0, count, ticks per iteration, reg)
+        self.base = 0
+        self.n = 0
+        self.t = 0
+        self.d256 = 256
+        self.rem_ticks = 0
+        self.pc = 0
+        self.x = 0
+        self.y = 0
+        self.isr = 0
+        self.isr_count = 0
+        self.osr = 0
+        self.osr_count = 32
+        self.tx = []
+        self.rx = []
+        self.tx_depth = 4
+        self.rx_depth = 4
+        self.configured = False
+        self.code = None
+        self.code_version = -1
+        # configuration (pinctrl / execctrl / shiftctrl)
+        self.wrap_top = 31
+        self.wrap_bottom = 0
+        self.status_sel = 0
+        self.status_n = 0
+        self.jmp_pin = 0
+        self.in_base = 0
+        self.out_base = 0
+        self.out_count = 0
+        self.set_base = 0
+        self.set_count = 0
+        self.sideset_base = 0
+        self.sideset_count = 0
+        self.sideset_opt = False
+        self.side_pindir = False
+        self.autopush = False
+        self.autopull = False
+        self.in_right = True
+        self.out_right = True
+        self.push_thresh = 32
+        self.pull_thresh = 32
+
+    # ---- configuration --------------------------------------------------------------------
+    def configure(
+        self,
+        prog,
+        freq,
+        in_base,
+        out_base,
+        set_base,
+        jmp_pin,
+        sideset_base,
+        in_shiftdir,
+        out_shiftdir,
+        push_thresh,
+        pull_thresh,
+    ):
+        blk = self.block
+        sysm = self.system
+        now = sysm.now()
+        self.set_enabled(False)
+        if prog[1 + blk.index] == -1:
+            blk.add_program(prog)
+        offset = prog[1 + blk.index]
+        execctrl = prog[3]
+        unsupported = execctrl & ~(
+            (1 << 30) | (1 << 29) | (0x1F << 12) | (0x1F << 7) | (1 << 4) | 0xF
+        )
+        if unsupported:
+            raise NotImplementedError(
+                "execctrl bits 0x{:08x} (OUT_STICKY/INLINE_OUT_EN/OUT_EN_SEL/...)".format(
+                    unsupported
+                )
+            )
+        shiftctrl = prog[4]
+        if in_shiftdir is not None:
+            shiftctrl = (shiftctrl & ~(1 << 18)) | ((in_shiftdir & 1) << 18)
+        if out_shiftdir is not None:
+            shiftctrl = (shiftctrl & ~(1 << 19)) | ((out_shiftdir & 1) << 19)
+        if push_thresh is not None:
+            shiftctrl = (shiftctrl & ~(0x1F << 20)) | ((push_thresh & 0x1F) << 20)
+        if pull_thresh is not None:
+            shiftctrl = (shiftctrl & ~(0x1F << 25)) | ((pull_thresh & 0x1F) << 25)
+        if freq is None or freq == -1:
+            d256 = 256
+        else:
+            if freq <= 0:
+                raise ValueError("freq out of range")
+            d256 = sysm.sys_hz() * 256 // freq
+            if d256 < 256 or d256 >= (1 << 24):
+                raise ValueError("freq out of range")
+        self.d256 = d256
+        self.wrap_top = ((execctrl >> 12) & 0x1F) + offset
+        self.wrap_bottom = ((execctrl >> 7) & 0x1F) + offset
+        self.status_sel = (execctrl >> 4) & 1
+        self.status_n = execctrl & 0xF
+        self.side_pindir = bool(execctrl & (1 << 29))
+        self.sideset_opt = bool(execctrl & (1 << 30))
+        self.autopush = bool(shiftctrl & (1 << 16))
+        self.autopull = bool(shiftctrl & (1 << 17))
+        self.in_right = bool(shiftctrl & (1 << 18))
+        self.out_right = bool(shiftctrl & (1 << 19))
+        self.push_thresh = ((shiftctrl >> 20) & 0x1F) or 32
+        self.pull_thresh = ((shiftctrl >> 25) & 0x1F) or 32
+        join_tx = bool(shiftctrl & (1 << 30))
+        join_rx = bool(shiftctrl & (1 << 31))
+        if join_tx and join_rx:
+            self.tx_depth = 0
+            self.rx_depth = 0
+        else:
+            self.tx_depth = 8 if join_tx else (0 if join_rx else 4)
+            self.rx_depth = 8 if join_rx else (0 if join_tx else 4)
+        self.in_base = in_base or 0
+        self.out_base = out_base or 0
+        self.set_base = set_base or 0
+        self.sideset_base = sideset_base or 0
+        self.jmp_pin = jmp_pin or 0
+        self.out_count = _pin_count(prog[5])
+        self.set_count = _pin_count(prog[6])
+        self.sideset_count = _pin_count(prog[7]) + int(self.sideset_opt)
+        if self.sideset_count > 5:
+            raise ValueError("too many side-set pins")
+        if self.set_count > 5:
+            raise ValueError("too many set pins")
+        # pio_sm_init: FIFOs cleared, SM restarted, clock divider restarted, PC = program start
+        self.tx = []
+        self.rx = []
+        self.restart()
+        self.pc = offset
+        self.rem_ticks = 0
+        self.configured = True
+        self.code_version = -1
+        # pins named in the *_init tuples: values and directions first, then the pins are
+        # handed to this PIO block (asm_pio_init_gpio in MicroPython)
+        gpio = sysm.world.gpio
+        for init, base in ((prog[5], out_base), (prog[6], set_base), (prog[7], sideset_base)):
+            if base is None:
+                continue
+            modes = _pin_modes(init)
+            newout = blk.out
+            newoe = blk.oe
+            for i in range(len(modes)):
+                pin = (base + i) & 31
+                bit = 1 << pin
+                newout = (newout & ~bit) | ((modes[i] & 1) << pin)
+                newoe = (newoe & ~bit) | (((modes[i] >> 1) & 1) << pin)
+            self._apply(newout, newoe, now)
+            for i in range(len(modes)):
+                gpio.set_function((base + i) & 31, blk.driver)
+
+    def _decode_all(self):
+        blk = self.block
+        self.code = [self._decode(w) for w in blk.mem]
+        self.code_version = blk.mem_version
+
+    def _decode(self, w):
+        field = (w >> 8) & 0x1F
+        sc = self.sideset_count
+        dbits = 5 - sc
+        delay = field & ((1 << dbits) - 1)
+        smask = 0
+        sbits = 0
+        if sc:
+            sval = field >> dbits
+            use = True
+            nbits = sc
+            if self.sideset_opt:
+                nbits = sc - 1
+                use = bool((sval >> nbits) & 1)
+                sval &= (1 << nbits) - 1
+            if use and nbits:
+                smask = _rotl((1 << nbits) - 1, self.sideset_base)
+                sbits = _rotl(sval, self.sideset_base)
+        op = w >> 13
+        if op == 0:
+            return (0, (w >> 5) & 7, w & 0x1F, 0, smask, sbits, delay, w)
+        if op == 1:
+            return (1, (w >> 7) & 1, (w >> 5) & 3, w & 0x1F, smask, sbits, delay, w)
+        if op == 2:
+            return (2, (w >> 5) & 7, (w & 0x1F) or 32, 0, smask, sbits, delay, w)
+        if op == 3:
+            return (3, (w >> 5) & 7, (w & 0x1F) or 32, 0, smask, sbits, delay, w)
+        if op == 4:
+            if w & 0x80:
+                return (5, (w >> 6) & 1, (w >> 5) & 1, w & 0x1F, smask, sbits, delay, w)
+            return (4, (w >> 6) & 1, (w >> 5) & 1, w & 0x1F, smask, sbits, delay, w)
+        if op == 5:
+            return (6, (w >> 5) & 7, (w >> 3) & 3, w & 7, smask, sbits, delay, w)
+        if op == 6:
+            return (7, (w >> 6) & 1, (w >> 5) & 1, w & 0x1F | (w & 0x80), smask, sbits, delay, w)
+        return (8, (w >> 5) & 7, w & 0x1F, 0, smask, sbits, delay, w)
+
+    # ---- time helpers ---------------------------------------------------------------------
+    def _cycle_of(self, n):
+        if self.d256 == 256:
+            return self.base + n
+        return self.base + ((n * self.d256) >> 8)
+
+    def _ticks_before(self, c):
+        """Number of ticks n >= 0 whose cycle is < c."""
+        if c <= self.base:
+            return 0
+        return -((-(c - self.base) * 256) // self.d256)
+
+    def wake(self, visible):
+        if not self.sleep:
+            return
+        self.sleep = 0
+        nmin = self._ticks_before(visible)
+        if nmin > self.n:
+            self.n = nmin
+            self.t = self._cycle_of(nmin)
+        sysm = self.system
+        sysm.runnable_dirty = True
+        sysm.resched = True
+
+    def settle(self, c):
+        """Make a closed-form loop in flight concrete up to cycle c (CPU is about to look)."""
+        ff = self.ff
+        if ff is None:
+            return
+        self.ff = None
+        pc, n0, k, per, reg = ff
+        nlim = self._ticks_before(c)
+        m = -((n0 - nlim) // per)  # ceil((nlim - n0) / per): iterations started before c
+        if m < 1:
+            m = 1
+        if m >= k + 1:
+            return  # loop finished: state already final
+        if reg == 1:
+            self.x = k - m
+        else:
+            self.y = k - m
+        self.pc = pc
+        self.n = n0 + m * per
+        self.t = self._cycle_of(self.n)
+
+    # ---- CPU side -------------------------------------------------------------------------
+    def set_enabled(self, on):
+        sysm = self.system
+        now = sysm.now()
+        if on == self.enabled:
+            return
+        if not on:
+            self.settle(now)
+            rem = self.n - self._ticks_before(now)
+            self.rem_ticks = rem if rem > 0 else 0
+            self.enabled = False
+        else:
+            if not self.configured:
+                raise ValueError("state machine not initialised")
+            self.enabled = True
+            self.base = now
+            self.n = self.rem_ticks
+            self.t = self._cycle_of(self.n)
+            self.sleep = 0
+        sysm.runnable_dirty = True
+        sysm.resched = True
+
+    def restart(self):
+        self.settle(self.system.now())
+        self.stalled = False
+        self.irq_waiting = False
+        self.exec_word = None
+        self.isr = 0
+        self.isr_count = 0
+        self.osr_count = 32
+        self.rem_ticks = 0
+        if self.enabled:
+            now = self.system.now()
+            self.base = now
+            self.n = 0
+            self.t = now
+            self.sleep = 0
+            self.system.runnable_dirty = True
+            self.system.resched = True
+
+    def cpu_exec(self, word):
+        sysm = self.system
+        now = sysm.now()
+        self.settle(now)
+        self.exec_word = word & 0xFFFF
+        self.stalled = False
+        self.irq_waiting = False
+        if self.enabled:
+            if self.sleep:
+                self.sleep = 0
+            nmin = self._ticks_before(now)
+            if nmin > self.n:
+                self.n = nmin
+                self.t = self._cycle_of(nmin)
+            sysm.runnable_dirty = True
+            sysm.resched = True
+        else:
+            # executed at once while the SM is stopped (delay ignored); if it stalls it stays
+            # pending and completes once the SM is enabled
+            save = (self.base, self.n, self.t, self.d256)
+            self.base = now
+            self.n = 0
+            self.t = now
+            self.d256 = 256
+            self.enabled = True
+            try:
+                self.run(_INF, now + 1, True)
+            finally:
+                self.enabled = False
+                self.sleep = 0
+                self.base, self.n, self.t, self.d256 = save
+            sysm.runnable_dirty = True
+
+    def cpu_put(self, v):
+        if len(self.tx) >= self.tx_depth:
+            raise RuntimeError(
+                "StateMachine({}).put: TX FIFO full ({} words); on the device put() would block "
+                "until the SM pulls, which cannot happen in zero simulated time: let time pass "
+                "(time.sleep_*) or check tx_fifo() first".format(self.gidx, self.tx_depth)
+            )
+        self.tx.append(v & _M32)
+        if self.sleep & WAKE_TX:
+            self.wake(self.system.now())
+
+    def cpu_get(self):
+        if not self.rx:
+            raise RuntimeError(
+                "StateMachine({}).get: RX FIFO empty; on the device get() would block until "
+                "the SM pushes, which cannot happen in zero simulated time: let time pass "
+                "(time.sleep_*) or check rx_fifo() first".format(self.gidx)
+            )
+        v = self.rx.pop(0)
+        if self.sleep & WAKE_RX:
+            self.wake(self.system.now())
+        return v
+
+    # ---- pins -----------------------------------------------------------------------------
+    def _apply(self, newout, newoe, t):
+        blk = self.block
+        outchg = blk.out ^ newout
+        oechg = blk.oe ^ newoe
+        blk.out = newout
+        blk.oe = newoe
+        if outchg or oechg:
+            self.system.pins_written(outchg, oechg, newout, newoe, t, blk.driver)
+
+    def _in_pins(self, t):
+        sysm = self.system
+        v = 0
+        base = self.in_base
+        for i in range(32):
+            v |= sysm.read_pin(base + i, t) << i
+        return v
+
+    # ---- execution ------------------------------------------------------------------------
+    def run(self, limit_key, c, once=False):
+        """Execute instructions while this SM is the earliest one (key < limit_key) and its
+        next tick is before cycle c."""
+        if self.code_version != self.block.mem_version:
+            self._decode_all()
+        code = self.code
+        blk = self.block
+        sysm = self.system
+        gidx = self.gidx
+        d256 = self.d256
+        while True:
+            t = self.t
+            if not once and (t >= c or t * 8 + gidx >= limit_key or sysm.resched):
+                return
+            sysm.steps += 1
+            if self.ff is not None:
+                self.ff = None
+            ew = self.exec_word
+            if ew is not None:
+                ins = self._decode(ew)
+                pc_here = -1
+            else:
+                pc_here = self.pc
+                ins = code[pc_here]
+            op = ins[0]
+            stall = 0  # wake reason when the instruction stalls
+            newpc = -1
+            delay = ins[6]
+            first = not self.stalled
+            pout = None  # (mask, bits) written to pin values
+            poe = None  # (mask, bits) written to pin directions
+            nexec = None
+            if op == 0:  # JMP
+                cond = ins[1]
+                if cond == 0:
+                    newpc = ins[2]
+                elif cond == 2 or cond == 4:
+                    v = self.x if cond == 2 else self.y
+                    if v and ins[2] == pc_here:
+                        # self loop: closed form, X/Y+1 iterations
+                        per = delay + 1
+                        n0 = self.n
+                        self.ff = (pc_here, n0, v, per, 1 if cond == 2 else 2)
+                        if cond == 2:
+                            self.x = _M32
+                        else:
+                            self.y = _M32
+                        delay = (v + 1) * per - 1
+                    elif v:
+                        newpc = ins[2]
+                        if cond == 2:
+                            self.x = (v - 1) & _M32
+                        else:
+                            self.y = (v - 1) & _M32
+                    else:
+                        if cond == 2:
+                            self.x = _M32
+                        else:
+                            self.y = _M32
+                elif cond == 1:
+                    if not self.x:
+                        newpc = ins[2]
+                elif cond == 3:
+                    if not self.y:
+                        newpc = ins[2]
+                elif cond == 5:
+                    if self.x != self.y:
+                        newpc = ins[2]
+                elif cond == 6:
+                    if sysm.read_pin(self.jmp_pin, t):
+                        newpc = ins[2]
+                else:  # !OSRE
+                    if self.osr_count < self.pull_thresh:
+                        newpc = ins[2]
+            elif op == 6:  # MOV
+                src = ins[3]
+                if src == 1:
+                    v = self.x
+                elif src == 2:
+                    v = self.y
+                elif src == 3:
+                    v = 0
+                elif src == 5:
+                    lvl = len(self.rx) if self.status_sel else len(self.tx)
+                    v = _M32 if lvl < self.status_n else 0
+                elif src == 6:
+                    v = self.isr
+                elif src == 7:
+                    v = self.osr
+                elif src == 0:
+                    v = self._in_pins(t)
+                else:
+                    raise NotImplementedError("mov source 4 (reserved on RP2040)")
+                mop = ins[2]
+                if mop == 1:
+                    v = ~v & _M32
+                elif mop == 2:
+                    v = _rev32(v)
+                elif mop == 3:
+                    raise NotImplementedError("mov operation 3 (reserved)")
+                dst = ins[1]
+                if dst == 1:
+                    self.x = v
+                elif dst == 2:
+                    self.y = v
+                elif dst == 6:
+                    self.isr = v
+                    self.isr_count = 0
+                elif dst == 7:
+                    self.osr = v
+                    self.osr_count = 0
+                elif dst == 5:
+                    newpc = v & 31
+                elif dst == 4:
+                    nexec = v & 0xFFFF
+                elif dst == 0:
+                    m = _rotl((1 << self.out_count) - 1, self.out_base)
+                    pout = (m, _rotl(v, self.out_base) & m)
+                else:
+                    raise NotImplementedError("mov destination 3 (reserved on RP2040)")
+            elif op == 5:  # PULL
+                ifempty = ins[1]
+                blocking = ins[2]
+                if ifempty and self.osr_count < self.pull_thresh:
+                    pass
+                elif self.autopull and self.osr_count == 0:
+                    pass  # OSR full with autopull: PULL is a no-op
+                elif self.tx:
+                    self.osr = self.tx.pop(0)
+                    self.osr_count = 0
+                elif blocking:
+                    stall = WAKE_TX
+                else:
+                    self.osr = self.x
+                    self.osr_count = 0
+            elif op == 7:  # IRQ
+                idx = ins[3] & 0x1F
+                flag = idx & 7
+                if idx & 0x10:
+                    flag = (flag & 4) | ((flag + self.index) & 3)
+                if ins[3] & 0x80:
+                    raise NotImplementedError("irq instruction with bit 7 set (reserved)")
+                if ins[1]:  # clear
+                    blk.irq_write(flag, 0, t)
+                elif ins[2]:  # set and wait for clear
+                    if not self.irq_waiting:
+                        blk.irq_write(flag, 1, t)
+                        self.irq_waiting = True
+                        stall = WAKE_IRQ
+                    elif blk.irq_read(flag, t):
+                        stall = WAKE_IRQ
+                    else:
+                        self.irq_waiting = False
+                else:
+                    blk.irq_write(flag, 1, t)
+            elif op == 8:  # SET
+                dst = ins[1]
+                data = ins[2]
+                if dst == 0:
+                    m = _rotl((1 << self.set_count) - 1, self.set_base)
+                    pout = (m, _rotl(data, self.set_base) & m)
+                elif dst == 1:
+                    self.x = data
+                elif dst == 2:
+                    self.y = data
+                elif dst == 4:
+                    m = _rotl((1 << self.set_count) - 1, self.set_base)
+                    poe = (m, _rotl(data, self.set_base) & m)
+                else:
+                    raise NotImplementedError("set destination {} (reserved)".format(dst))
+            elif op == 1:  # WAIT
+                pol = ins[1]
+                src = ins[2]
+                idx = ins[3]
+                if src == 0:
+                    ok = sysm.read_pin(idx, t) == pol
+                    if not ok:
+                        stall = WAKE_PIN
+                elif src == 1:
+                    ok = sysm.read_pin(self.in_base + idx, t) == pol
+                    if not ok:
+                        stall = WAKE_PIN
+                elif src == 2:
+                    flag = idx & 7
+                    if idx & 0x10:
+                        flag = (flag & 4) | ((flag + self.index) & 3)
+                    if idx & 0x08:
+                        raise NotImplementedError("wait irq index bit 3 (reserved on RP2040)")
+                    if blk.irq_read(flag, t) == pol:
+                        if pol:
+                            blk.irq_write(flag, 0, t)
+                    else:
+                        stall = WAKE_IRQ
+                else:
+                    raise NotImplementedError("wait source 3 (reserved on RP2040)")
+            elif op == 4:  # PUSH
+                iffull = ins[1]
+                blocking = ins[2]
+                if iffull and self.isr_count < self.push_thresh:
+                    pass
+                elif len(self.rx) < self.rx_depth:
+                    self.rx.append(self.isr)
+                    self.isr = 0
+                    self.isr_count = 0
+                elif blocking:
+                    stall = WAKE_RX
+                else:
+                    self.isr = 0  # noblock on a full RX FIFO: data lost, ISR still cleared
+                    self.isr_count = 0
+            elif op == 3:  # OUT
+                n = ins[2]
+                if self.autopull and self.osr_count >= self.pull_thresh:
+                    if self.tx:
+                        self.osr = self.tx.pop(0)
+                        self.osr_count = 0
+                    else:
+                        stall = WAKE_TX
+                if not stall:
+                    if n == 32:
+                        data = self.osr
+                        self.osr = 0
+                    elif self.out_right:
+                        data = self.osr & ((1 << n) - 1)
+                        self.osr >>= n
+                    else:
+                        data = self.osr >> (32 - n)
+                        self.osr = (self.osr << n) & _M32
+                    cnt = self.osr_count + n
+                    self.osr_count = cnt if cnt < 32 else 32
+                    dst = ins[1]
+                    if dst == 1:
+                        self.x = data
+                    elif dst == 2:
+                        self.y = data
+                    elif dst == 3:
+                        pass
+                    elif dst == 0:
+                        m = _rotl((1 << self.out_count) - 1, self.out_base)
+                        pout = (m, _rotl(data, self.out_base) & m)
+                    elif dst == 4:
+                        m = _rotl((1 << self.out_count) - 1, self.out_base)
+                        poe = (m, _rotl(data, self.out_base) & m)
+                    elif dst == 5:
+                        newpc = data & 31
+                    elif dst == 6:
+                        self.isr = data
+                        self.isr_count = n
+                    else:
+                        nexec = data & 0xFFFF
+                    if self.autopull and self.osr_count >= self.pull_thresh and self.tx:
+                        self.osr = self.tx.pop(0)
+                        self.osr_count = 0
+            else:  # op == 2, IN
+                n = ins[2]
+                if (
+                    self.autopush
+                    and self.isr_count + n >= self.push_thresh
+                    and len(self.rx) >= self.rx_depth
+                ):
+                    stall = WAKE_RX
+                else:
+                    src = ins[1]
+                    if src == 0:
+                        v = self._in_pins(t)
+                    elif src == 1:
+                        v = self.x
+                    elif src == 2:
+                        v = self.y
+                    elif src == 3:
+                        v = 0
+                    elif src == 6:
+                        v = self.isr
+                    elif src == 7:
+                        v = self.osr
+                    else:
+                        raise NotImplementedError("in source {} (reserved)".format(src))
+                    if n == 32:
+                        self.isr = v & _M32
+                    else:
+                        v &= (1 << n) - 1
+                        if self.in_right:
+                            self.isr = (self.isr >> n) | (v << (32 - n))
+                        else:
+                            self.isr = ((self.isr << n) | v) & _M32
+                    cnt = self.isr_count + n
+                    self.isr_count = cnt if cnt < 32 else 32
+                    if self.autopush and self.isr_count >= self.push_thresh:
+                        self.rx.append(self.isr)
+                        self.isr = 0
+                        self.isr_count = 0
+
+            # ---- pin writes: the instruction's own, then side-set (side-set wins) ----------
+            if pout is not None or poe is not None or (first and ins[4]):
+                out = blk.out
+                oe = blk.oe
+                if pout is not None:
+                    out = (out & ~pout[0]) | pout[1]
+                if poe is not None:
+                    oe = (oe & ~poe[0]) | poe[1]
+                if first and ins[4]:
+                    if self.side_pindir:
+                        oe = (oe & ~ins[4]) | ins[5]
+                    else:
+                        out = (out & ~ins[4]) | ins[5]
+                if out != blk.out or oe != blk.oe:
+                    self._apply(out, oe, t)
+
+            # ---- advance time and program counter ------------------------------------------
+            if stall:
+                self.stalled = True
+                self.n += 1
+                self.t = t + 1 if d256 == 256 else self._cycle_of(self.n)
+                self.sleep = stall
+                sysm.runnable_dirty = True
+                sysm.resched = True
+                return
+            self.stalled = False
+            if ew is not None:
+                self.exec_word = None
+                if pc_here < 0 and newpc < 0:
+                    newpc = self.pc  # an executed instruction does not advance the PC
+            if nexec is not None:
+                # OUT/MOV EXEC: the delay of this instruction is ignored; the executee runs next
+                self.exec_word = nexec
+                delay = 0
+            if newpc >= 0:
+                self.pc = newpc
+            elif pc_here == self.wrap_top:
+                self.pc = self.wrap_bottom
+            else:
+                self.pc = (pc_here + 1) & 31
+            self.n += 1 + delay
+            if d256 == 256:
+                self.t = self.base + self.n
+            else:
+                self.t = self.base + ((self.n * d256) >> 8)
+            if once:
+                return
