@@ -21,11 +21,15 @@ def _board_file_name():
 def load(name=None):
     if name is None:
         name = _board_file_name()
-    if name is None:
-        import sys
+    import sys
 
+    if name is None:
         name = _BY_PLATFORM.get(sys.platform)
     if name is None:
         raise ValueError("no board config: write a board name into /board.txt (e.g. pico)")
-    mod = __import__("board_config." + name)
-    return getattr(mod, name)
+    full = "board_config." + name
+    try:
+        __import__(full)
+    except ImportError:
+        raise ValueError("unknown board %r: no board_config/%s.py" % (name, name))
+    return sys.modules[full]

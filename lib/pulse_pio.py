@@ -20,6 +20,8 @@
 # - Bursts: a second state machine (the gate) counts pulse slots on IRQ flag 4 and drives the gate
 #   GPIO, which the pulse machine samples with `jmp(pin)` at each slot start: gate high plays the
 #   pulse, gate low spends the slot with both legs low, cycle for cycle the same length.
+from array import array
+
 from micropython import const
 import machine
 import rp2
@@ -115,7 +117,8 @@ def biphasic_alternating():
     mov(x, y)             .side(2)
     label("b1")
     jmp(x_dec, "b1")      .side(2)
-    mov(x, osr)           .side(0) [8]   # rest: 9 + OSR + 1 = OSR + 10 (matches the wrap path)
+    nop()                 .side(0)       # rest: 1 + 8 + OSR + 1 = OSR + 10, the same as the
+    mov(x, osr)           .side(0) [7]   #   second rest, which has the 8-cycle check after it
     label("r1")
     jmp(x_dec, "r1")      .side(0)
     mov(x, y)             .side(2)       # B first
@@ -181,7 +184,8 @@ class PulseChannel:
         self._pin_gate = Pin(gate, Pin.OUT, value=0)
         self._sm = None
         self._gate_sm = None
-        self._words = [0, 0, 0]
+        self._words = array("I", (0, 0, 0))  # put() needs a buffer, not a list
+        self._queued = None
         self.plan = None  # what is (or will be) played
         self.running = False
 
@@ -204,11 +208,20 @@ class PulseChannel:
                 raise pulse_plan.PulseParamError(
                     "burst shape or polarity alternation changes need stop() first")
             if plan != self.plan:
-                if self._sm.tx_fifo() > 5:
-                    raise RuntimeError("two parameter updates already wait for a pulse boundary")
-                self._sm.put(self._block(plan))
+                self._queued = plan
+                self.service()
         self.plan = plan
         return plan
+
+    def service(self):
+        """Hand a queued update to the state machine once its FIFO has room (at most two blocks
+        wait for pulse boundaries; a newer set() replaces a queued one). The app loop calls this
+        every tick; returns True when nothing is left queued."""
+        q = self._queued
+        if q is not None and self.running and self._sm.tx_fifo() <= 5:
+            self._sm.put(self._block(q))
+            self._queued = None
+        return self._queued is None
 
     def _block(self, plan):
         w = self._words
@@ -245,6 +258,7 @@ class PulseChannel:
         self._sm = rp2.StateMachine(self._sm_id, prog, freq=self.sys_hz,
                                     sideset_base=self._pin_a, jmp_pin=self._pin_gate)
         self._sm.exec(_EXEC_NOP_LEGS_LOW)
+        self._queued = None
         self._sm.put(self._block(plan))  # loaded at the first boundary, no stall
         if plan.burst_count > 1:
             self._gate_sm.active(1)

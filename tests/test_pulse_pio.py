@@ -283,6 +283,7 @@ def test_random_updates_keep_every_pulse_whole_and_balanced(rig):
         except ValueError:
             pass
         rig.run_cycles(rnd.randint(1, 3 * 125_000))
+        ch.service()
     ch.stop()
     pulses, violations = rig.pulses(1)
     assert violations == []

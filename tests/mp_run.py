@@ -1,0 +1,45 @@
+# Runs the portable tests (tests/portable/test_*.py) on the MicroPython unix port:
+#     .venv/bin/micropython tests/mp_run.py          (from the repository root)
+# Every module-level function whose name starts with test_ is called without arguments; a failure
+# prints its traceback. The last line reads "N passed, M failed"; the exit status is 1 on failure.
+import os
+import sys
+
+PORTABLE = "tests/portable"
+
+for p in ("tests/portable", "lib", "firmware", ""):
+    if p in sys.path:
+        sys.path.remove(p)
+    sys.path.insert(0, p)
+
+
+def main():
+    names = [n for n in os.listdir(PORTABLE) if n.startswith("test_") and n.endswith(".py")]
+    names.sort()
+    passed = 0
+    failed = 0
+    for fname in names:
+        modname = fname[:-3]
+        try:
+            mod = __import__(modname)
+        except Exception as e:
+            failed += 1
+            print("FAIL", fname, "(import)")
+            sys.print_exception(e)
+            continue
+        tests = [n for n in dir(mod) if n.startswith("test_") and callable(getattr(mod, n))]
+        tests.sort()
+        for tname in tests:
+            try:
+                getattr(mod, tname)()
+                passed += 1
+            except Exception as e:
+                failed += 1
+                print("FAIL", modname + "." + tname)
+                sys.print_exception(e)
+    print("%d passed, %d failed" % (passed, failed))
+    return failed
+
+
+if main():
+    sys.exit(1)

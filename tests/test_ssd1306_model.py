@@ -1,0 +1,103 @@
+"""The SSD1306 model fed with hand-written byte streams (datasheet behaviour)."""
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from host_tools.sim.ssd1306_model import SSD1306Model  # noqa: E402
+
+STD_INIT = bytes([0x00, 0xAE, 0x20, 0x00, 0x40, 0xA1, 0xA8, 0x3F, 0xC8, 0xD3, 0x00, 0xDA, 0x12,
+                  0xD5, 0x80, 0xD9, 0xF1, 0xDB, 0x30, 0x81, 0xCF, 0xA4, 0xA6, 0x8D, 0x14, 0xAF])
+
+
+def std():
+    m = SSD1306Model()
+    m.write(STD_INIT, 10)
+    return m
+
+
+def lit(m):
+    return sorted((x, y) for y, row in enumerate(m.pixels()) for x, v in enumerate(row) if v)
+
+
+def test_reset_state_dark_and_init():
+    m = SSD1306Model()
+    assert not m.on and m.pixels()[0][0] == 0
+    m = std()
+    assert m.on and m.charge_pump and m.contrast == 0xCF and m.mode == 0
+    assert m.last_write_cycle == 10 and m.frame_count == 0
+
+
+def test_horizontal_window_wraps_inside_window():
+    m = std()
+    m.write(bytes([0x00, 0x21, 10, 11, 0x22, 2, 3]))
+    m.write(bytes([0x40, 0x01, 0x02, 0x04, 0x08, 0x80]))  # 5th byte wraps to (10, page 2)
+    assert lit(m) == [(10, 23), (10, 26), (11, 17), (11, 27)]
+    assert m.frame_count == 1
+
+
+def test_vertical_mode():
+    m = std()
+    m.write(bytes([0x00, 0x20, 0x01, 0x21, 5, 6, 0x22, 0, 1]))
+    m.write(bytes([0x40, 0x01, 0x01, 0x01]))  # (5,p0) (5,p1) (6,p0)
+    assert lit(m) == [(5, 0), (5, 8), (6, 0)]
+
+
+def test_page_mode_and_co_bit():
+    m = std()
+    # Co=1 control bytes: one command each, then Co=1 data byte, then Co=0 data stream
+    m.write(bytes([0x80, 0x20, 0x80, 0x02, 0x80, 0xB3, 0x80, 0x05, 0x80, 0x12,
+                   0xC0, 0xFF, 0x40, 0x01]))
+    assert m.mode == 2 and m.page == 3
+    assert lit(m) == [(x, y) for x, y in sorted([(37, y) for y in range(24, 32)] + [(38, 24)])]
+
+
+def test_command_arguments_split_across_transactions():
+    m = std()
+    m.write(bytes([0x80, 0x81]))
+    m.write(bytes([0x80, 0x42]))
+    assert m.contrast == 0x42
+
+
+def test_remap_flip_invert_off_entire_on():
+    m = std()
+    m.write(bytes([0x40, 0x01]))  # (0, 0)
+    assert lit(m) == [(0, 0)]
+    m.write(bytes([0x00, 0xA0]))
+    assert lit(m) == [(127, 0)]
+    m.write(bytes([0x00, 0xC0]))
+    assert lit(m) == [(127, 63)]
+    m.write(bytes([0x00, 0xA1, 0xC8, 0xA7]))
+    assert len(lit(m)) == 128 * 64 - 1
+    m.write(bytes([0x00, 0xA6, 0xA5]))
+    assert len(lit(m)) == 128 * 64
+    m.write(bytes([0x00, 0xA4, 0xAE]))
+    assert lit(m) == []
+    m.write(bytes([0x00, 0xAF, 0x8D, 0x10]))
+    assert lit(m) == []  # charge pump off: the internal-VCC module stays dark
+
+
+def test_start_line_offset_and_multiplex():
+    m = std()
+    m.write(bytes([0x40, 0x01]))  # RAM row 0
+    m.write(bytes([0x00, 0x41]))  # start line 1: RAM row 0 shows on the last row
+    assert lit(m) == [(0, 63)]
+    # 32 rows driven; with 0xC8 row 0 goes out on COM31, i.e. the middle of this panel
+    m.write(bytes([0x00, 0x40, 0xA8, 31]))
+    assert lit(m) == [(0, 32)]
+    m.write(bytes([0x00, 0xA8, 63, 0xD3, 2]))
+    assert lit(m) == [(0, 62)]
+
+
+def test_bad_input_is_loud():
+    m = std()
+    with pytest.raises(ValueError):
+        m.write(bytes([0x00, 0xFF]))
+    with pytest.raises(ValueError):
+        m.write(bytes([0x01, 0xAF]))
+    with pytest.raises(NotImplementedError):
+        m.write(bytes([0x00, 0x2F]))
