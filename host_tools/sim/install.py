@@ -1,0 +1,147 @@
+# Puts the stand-ins into sys.modules under their MicroPython names and imports device modules
+# with them in place.
+#
+#   from host_tools.sim import install, world
+#   w = world.new_world()
+#   app = install.load("app")        # fresh import of firmware/app.py with the stand-ins
+#
+# After load(), CPython's own `time` is back in sys.modules (pytest and the host keep working);
+# device modules keep the stand-ins they imported at top level. machine, rp2, micropython (and
+# framebuf on CPython) stay installed. On MicroPython the same happens: the built-in modules are
+# shadowed by pre-filling sys.modules, which `import` honours.
+#
+# Common subset of CPython 3.11 and MicroPython 1.29.
+
+import sys
+
+from host_tools.sim import world as _world
+
+_IS_MPY = sys.implementation.name == "micropython"
+
+STANDIN_NAMES = ("machine", "rp2", "micropython", "time", "framebuf")
+_SIM_PREFIX = "host_tools"
+
+_loaded = []  # module names brought in by the previous load()
+_saved_time = []
+
+
+def _repo_root():
+    f = __file__
+    # .../host_tools/sim/install.py -> ...
+    for _ in range(3):
+        i = f.rfind("/")
+        if i < 0:
+            f = ""
+            break
+        f = f[:i]
+    return f
+
+
+def _standins():
+    from host_tools.sim import machine as _machine
+    from host_tools.sim import micropython_mod as _mp
+    from host_tools.sim import simtime as _time
+
+    mods = {"machine": _machine, "micropython": _mp, "time": _time}
+    try:
+        from host_tools.sim import rp2 as _rp2
+
+        mods["rp2"] = _rp2
+    except ImportError as e:
+        # rp2.py is written separately; without it `import rp2` fails in device code
+        if "rp2" not in str(e):
+            raise
+    if not _IS_MPY:
+        try:
+            from host_tools.sim import framebuf_mod as _fb
+
+            mods["framebuf"] = _fb
+        except ImportError as e:
+            if "framebuf" not in str(e):
+                raise
+    return mods
+
+
+def install(w=None):
+    """Make w (default: the current world, created if needed) current and put the stand-ins
+    into sys.modules. Returns the world."""
+    if w is None:
+        w = _world.current()
+    else:
+        _world.set_current(w)
+    mods = _standins()
+    cur = sys.modules.get("time")
+    if cur is not mods["time"]:
+        # remember the interpreter's own time (None: not in sys.modules, e.g. MicroPython)
+        while _saved_time:
+            _saved_time.pop()
+        _saved_time.append(cur)
+    for name in mods:
+        sys.modules[name] = mods[name]
+    return w
+
+
+def restore_time():
+    """Put CPython's (or MicroPython's built-in) time back."""
+    if not _saved_time:
+        return
+    real = _saved_time.pop()
+    if real is None:
+        if "time" in sys.modules:
+            del sys.modules["time"]
+    else:
+        sys.modules["time"] = real
+
+
+def uninstall():
+    """Remove every stand-in from sys.modules and restore time."""
+    restore_time()
+    for name in STANDIN_NAMES:
+        if name != "time" and name in sys.modules:
+            m = sys.modules[name]
+            n = getattr(m, "__name__", "")
+            if n.startswith(_SIM_PREFIX):
+                del sys.modules[name]
+
+
+def _add_paths(paths):
+    root = _repo_root()
+    for p in reversed(paths):
+        if p == ".":
+            full = root if root else ""
+        elif p.startswith("/") or not root:
+            full = p
+        else:
+            full = root + "/" + p
+        if full not in sys.path:
+            sys.path.insert(0, full)
+
+
+def forget_device_modules():
+    """Drop the modules the previous load() imported, so the next import is fresh."""
+    while _loaded:
+        name = _loaded.pop()
+        if name in sys.modules:
+            del sys.modules[name]
+
+
+def load(modname, paths=("firmware", "lib", "."), w=None):
+    """Import device module modname freshly with the stand-ins installed; returns the module.
+    Modules imported by the previous load() are dropped first (fresh state every call)."""
+    forget_device_modules()
+    if modname in sys.modules:
+        del sys.modules[modname]
+    _add_paths(paths)
+    install(w)
+    before = set(sys.modules.keys())
+    try:
+        __import__(modname)
+        mod = sys.modules[modname]
+    finally:
+        for name in sys.modules.keys():
+            if name not in before and name not in STANDIN_NAMES and not name.startswith(_SIM_PREFIX):
+                _loaded.append(name)
+        if modname not in _loaded:
+            _loaded.append(modname)
+        restore_time()
+    return mod
