@@ -216,7 +216,7 @@ class PWM:
             denom = _TOP_MAX * freq
             div16 = (16 * hz + denom - 1) // denom
             top = self._slice_hz_round(div16 * freq) - 1
-        if div16 < 16:
+        if div16 < 16 or top < 0:
             raise ValueError("freq too large")
         if div16 >= 256 * 16:
             raise ValueError("freq too small")
