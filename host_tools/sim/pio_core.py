@@ -25,7 +25,7 @@
 #   tick at or after the moment the event becomes visible.
 #   A self-loop `jmp x_dec/y_dec` to its own address runs in closed form: (X+1)*(delay+1) ticks.
 
-_INF = 1 << 62
+_INF = 1 << 60
 _M32 = 0xFFFFFFFF
 
 WAKE_PIN = 1
@@ -253,6 +253,15 @@ class PioBlock:
         self.mem_version += 1
         return None
 
+    def holds(self, prog):
+        off = prog[1 + self.index]
+        if off == -1:
+            return False
+        for entry in self.programs:
+            if entry[0] is prog and entry[1] == off:
+                return True
+        return False
+
     def remove_program(self, prog=None):
         keep = []
         for entry in self.programs:
@@ -419,7 +428,9 @@ class SmCore:
         sysm = self.system
         now = sysm.now()
         self.set_enabled(False)
-        if prog[1 + blk.index] == -1:
+        if not blk.holds(prog):
+            # not loaded in this block of this world (a program list keeps its offset fields
+            # across simulated boots; a fresh world starts with empty instruction memory)
             blk.add_program(prog)
         offset = prog[1 + blk.index]
         execctrl = prog[3]
