@@ -1,14 +1,12 @@
 """Benchmarks: `make bench`. The last line printed is one JSON object with the figures.
 
-Figures that are counts (cycles, pulses, bytes) are exact and repeatable; speed figures are wall-time
+ratios and depend on the machine. docs/performance.md records them and how to reproduce them.
 ratios and depend on the machine. docs/performance.md records them and how to reproduce them.
 """
 import json
 import random
 import sys
 import time
-
-from host_tools import pulse_analysis
 
 
 def _rig(board="pico"):

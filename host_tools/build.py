@@ -4,7 +4,6 @@
     python -m host_tools.build --out build/mpy  # keep the .mpy files (used by flashing)
 """
 import argparse
-import os
 import shutil
 import subprocess
 import sys

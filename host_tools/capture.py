@@ -21,7 +21,8 @@ WIRE_NAMES = ("ch1_a", "ch1_b", "ch2_a", "ch2_b", "enable")
 def run_capture(phase_us=300, gap_us=50, rate_hz=50, ms=200, channels=(1,), burst_count=1,
                 burst_rate_hz=None, alternate=False, board_name="pico", amplitude_ma=0):
     """Simulate and return (world, board, plans). Raises PulseParamError on a bad request."""
-    from host_tools.sim import install, world as world_mod
+    from host_tools.sim import install
+    from host_tools.sim import world as world_mod
 
     w = world_mod.new_world()
     install.install(w)

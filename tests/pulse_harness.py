@@ -7,7 +7,8 @@ from host_tools import pulse_analysis
 
 class Rig:
     def __init__(self, board_name="pico"):
-        from host_tools.sim import install, world as world_mod
+        from host_tools.sim import install
+        from host_tools.sim import world as world_mod
 
         self.w = world_mod.new_world()
         install.install(self.w)

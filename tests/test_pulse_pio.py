@@ -1,8 +1,7 @@
 """The RP2040 PIO pulse engine, proven on the simulated pins (edges in system-clock cycles)."""
-from tests.prng import Rng
-
 import pytest
 
+from tests.prng import Rng
 from tests.pulse_harness import Rig, check_train
 
 SIDE_SET_BITS = 2
@@ -272,7 +271,7 @@ def test_two_channels_run_independently(rig):
 def test_random_updates_keep_every_pulse_whole_and_balanced(rig):
     rnd = Rng(7)
     ch = rig.channel(1)
-    plan = ch.set(phase_us=300, gap_us=50, rate_hz=100)
+    ch.set(phase_us=300, gap_us=50, rate_hz=100)
     ch.start()
     for _ in range(200):
         phase = rnd.randint(20, 1000)

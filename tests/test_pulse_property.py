@@ -3,11 +3,11 @@ balance). Every sequence: start with a random request, random updates at random 
 random moment; the recorded edges must show no cycle with both legs high, no unbalanced pulse and
 no pulse whose shape matches no request."""
 import os
-from tests.prng import Rng
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.prng import Rng
 from tests.pulse_harness import Rig, run_sequence
 
 # 100,000 sequences in `make test` (the issue's bar); PULSE_PROPERTY_SEQUENCES overrides.
