@@ -1,0 +1,259 @@
+# Debounced push buttons, polled at a fixed interval from the app loop.
+#
+# Buttons are active low with pull-ups. Any object with .value() works as a pin (a fake pin in a
+# test, machine.Pin on the unit). poll(now_ms) samples every button once; a level counts only
+# after it has been stable for debounce_ms (bounces shorter than that are ignored). Events go into
+# a preallocated ring of small ints; get() takes the oldest one (0 when empty). Nothing allocates
+# in poll() or get().
+#
+# Event = kind << 3 | button. Per physical press a button yields:
+#   DOWN at the debounced press, then exactly one of
+#     PRESS   released before long_ms (repeat buttons: before repeat_delay_ms)
+#     LONG    held for long_ms (non-repeat buttons; nothing more on release)
+#     REPEAT  repeat buttons held: first at repeat_delay_ms, then every repeat_ms
+#   and RELEASE at the debounced release.
+# Step events (PRESS/REPEAT) of a repeat button are never closer than min_step_ms (100 ms: at most
+# 10 per second, the intensity rule of SAFETY.md); a PRESS that comes too soon is held back until
+# the interval has passed; one more too-soon PRESS while one is held back is dropped (counted in
+# rate_limited), so tapping faster than 10/s never queues rises that would play out later.
+# Holding BACK and OK together for long_ms yields one LONG event of the virtual button LOCK and
+# suppresses the two buttons' own PRESS/LONG for that hold.
+#
+# STOP fast path: attach_stop_irq(pin, handler) arms a falling-edge IRQ that calls handler()
+# (the supervisor's emergency_off) directly. The interrupt routine does integer work only (a
+# counter, one call of a preallocated bound method): no allocation, no float, no list, so it is
+# legal as a hard IRQ. The polled STOP events still arrive through the ring for the UI.
+from micropython import const
+import time
+from machine import Pin
+
+UP = const(0)
+DOWN = const(1)
+OK = const(2)
+BACK = const(3)
+STOP = const(4)
+LOCK = const(5)  # virtual: BACK + OK held together
+NAMES = ("up", "down", "ok", "back", "stop", "lock")
+
+NONE = const(0)
+K_DOWN = const(1)
+K_PRESS = const(2)
+K_LONG = const(3)
+K_REPEAT = const(4)
+K_RELEASE = const(5)
+KIND_NAMES = ("none", "down", "press", "long", "repeat", "release")
+
+_RING = const(32)  # power of two
+_MIN_STEP_MS = const(100)
+
+
+def event(button, kind):
+    return (kind << 3) | button
+
+
+def button_of(ev):
+    return ev & 7
+
+
+def kind_of(ev):
+    return ev >> 3
+
+
+def describe(ev):
+    """'up.press' style text for an event (allocates: for tests and traces, not the loop)."""
+    if ev == NONE:
+        return "none"
+    return NAMES[ev & 7] + "." + KIND_NAMES[ev >> 3]
+
+
+class Buttons:
+    debounce_ms = 20
+    long_ms = 800
+    repeat_delay_ms = 500
+    repeat_ms = 100
+
+    def __init__(self, pins, repeat=("up", "down"), debounce_ms=None, long_ms=None,
+                 repeat_delay_ms=None, repeat_ms=None):
+        """pins: dict name -> pin (names from NAMES[:5]); missing buttons are simply absent."""
+        if debounce_ms is not None:
+            self.debounce_ms = debounce_ms
+        if long_ms is not None:
+            self.long_ms = long_ms
+        if repeat_delay_ms is not None:
+            self.repeat_delay_ms = repeat_delay_ms
+        if repeat_ms is not None:
+            self.repeat_ms = repeat_ms
+        if self.repeat_ms < _MIN_STEP_MS:
+            self.repeat_ms = _MIN_STEP_MS  # rate bound: <= 10 steps per second
+        n = 5
+        self._pins = [None] * n
+        for i in range(n):
+            p = pins.get(NAMES[i]) if hasattr(pins, "get") else None
+            self._pins[i] = p
+        self._raw = bytearray(n)  # last raw sample (1 = pressed)
+        self._stable = bytearray(n)  # debounced state
+        self._repeat = bytearray(n)
+        for name in repeat:
+            self._repeat[NAMES.index(name)] = 1
+        self._changed = [0] * n  # ticks_ms of the last raw change
+        self._down_at = [0] * n  # ticks_ms of the debounced press
+        self._next_rep = [0] * n  # ticks_ms of the next repeat
+        self._last_step = [0] * n  # ticks_ms of the last PRESS/REPEAT
+        self._stepped = bytearray(n)  # a step was ever emitted (so _last_step is valid)
+        self._done = bytearray(n)  # LONG/REPEAT/combo already decided this hold
+        self._pending = bytearray(n)  # a PRESS held back by the rate bound
+        self._combo_done = False
+        self._ring = bytearray(_RING)
+        self._head = 0
+        self._tail = 0
+        self.dropped = 0
+        self.rate_limited = 0
+        self.stop_irq_count = 0
+        self._stop_handler = None
+        self._stop_isr_ref = None
+        self._started = False
+        for i in range(n):
+            if self._pins[i] is not None:
+                self._raw[i] = 1 if self._pins[i].value() == 0 else 0
+                self._stable[i] = self._raw[i]
+                if self._stable[i]:
+                    self._done[i] = 2  # held at start-up: no event until released
+
+    @classmethod
+    def from_board(cls, board, **kw):
+        pins = {}
+        for name, gpio in board.BUTTONS.items():
+            pins[name] = Pin(gpio, Pin.IN, Pin.PULL_UP)
+        return cls(pins, **kw)
+
+    # -- STOP fast path ------------------------------------------------------------------------
+    def attach_stop_irq(self, pin, handler):
+        """Falling edge on pin -> handler() at once (integer work only, no allocation)."""
+        self._stop_handler = handler
+        self._stop_isr_ref = self._stop_isr  # bound method made once, here, not in the IRQ
+        pin.irq(handler=self._stop_isr_ref, trigger=Pin.IRQ_FALLING)
+
+    def _stop_isr(self, pin):
+        self.stop_irq_count += 1
+        self._stop_handler()
+
+    # -- ring ----------------------------------------------------------------------------------
+    def _put(self, ev):
+        nxt = (self._head + 1) & (_RING - 1)
+        if nxt == self._tail:
+            if (ev & 7) != STOP:
+                self.dropped += 1
+                return
+            # a STOP event is never lost: it replaces the newest queued event
+            self.dropped += 1
+            self._ring[(self._head - 1) & (_RING - 1)] = ev
+            return
+        self._ring[self._head] = ev
+        self._head = nxt
+
+    def get(self):
+        """Oldest queued event, or NONE (0)."""
+        if self._tail == self._head:
+            return NONE
+        ev = self._ring[self._tail]
+        self._tail = (self._tail + 1) & (_RING - 1)
+        return ev
+
+    def pending(self):
+        return (self._head - self._tail) & (_RING - 1)
+
+    def clear(self):
+        self._tail = self._head
+
+    def pressed(self, name):
+        """Debounced current state of a button by name ('up', ...)."""
+        i = NAMES.index(name)
+        return i < 5 and self._stable[i] == 1
+
+    def pressed_index(self, i):
+        return self._stable[i] == 1
+
+    # -- polling -------------------------------------------------------------------------------
+    def poll(self, now_ms):
+        """Sample every button once; returns how many events are queued."""
+        diff = time.ticks_diff
+        for i in range(5):
+            p = self._pins[i]
+            if p is None:
+                continue
+            r = 1 if p.value() == 0 else 0
+            if r != self._raw[i]:
+                self._raw[i] = r
+                self._changed[i] = now_ms
+            elif r != self._stable[i] and diff(now_ms, self._changed[i]) >= self.debounce_ms:
+                self._stable[i] = r
+                if r:
+                    self._on_down(i, now_ms)
+                else:
+                    self._on_up(i, now_ms)
+            if self._stable[i]:
+                self._held(i, now_ms)
+            if self._pending[i] and self._step_ok(i, now_ms):
+                self._pending[i] = 0
+                self._step(i, K_PRESS, now_ms)
+        self._combo(now_ms)
+        return self.pending()
+
+    def _step_ok(self, i, now_ms):
+        return not self._stepped[i] or time.ticks_diff(now_ms, self._last_step[i]) >= _MIN_STEP_MS
+
+    def _step(self, i, kind, now_ms):
+        self._stepped[i] = 1
+        self._last_step[i] = now_ms
+        self._put((kind << 3) | i)
+
+    def _on_down(self, i, now_ms):
+        self._down_at[i] = now_ms
+        self._done[i] = 0
+        self._next_rep[i] = time.ticks_add(now_ms, self.repeat_delay_ms)
+        self._put((K_DOWN << 3) | i)
+
+    def _on_up(self, i, now_ms):
+        if not self._done[i]:
+            if self._repeat[i]:
+                if self._step_ok(i, now_ms):
+                    self._step(i, K_PRESS, now_ms)
+                elif self._pending[i]:
+                    self.rate_limited += 1
+                else:
+                    self._pending[i] = 1
+            else:
+                self._put((K_PRESS << 3) | i)
+        self._done[i] = 0
+        self._put((K_RELEASE << 3) | i)
+        if i == BACK or i == OK:
+            if not self._stable[BACK] and not self._stable[OK]:
+                self._combo_done = False
+
+    def _held(self, i, now_ms):
+        if self._done[i] == 2:
+            return  # consumed by the combo, or held since start-up
+        held = time.ticks_diff(now_ms, self._down_at[i])
+        if self._repeat[i]:
+            if time.ticks_diff(now_ms, self._next_rep[i]) >= 0 and self._step_ok(i, now_ms):
+                self._done[i] = 1
+                self._step(i, K_REPEAT, now_ms)
+                self._next_rep[i] = time.ticks_add(now_ms, self.repeat_ms)
+        elif not self._done[i] and held >= self.long_ms:
+            if (i == BACK or i == OK) and self._stable[BACK] and self._stable[OK]:
+                return  # the combo decides
+            self._done[i] = 1
+            self._put((K_LONG << 3) | i)
+
+    def _combo(self, now_ms):
+        if self._combo_done or not (self._stable[BACK] and self._stable[OK]):
+            return
+        diff = time.ticks_diff
+        if self._done[BACK] == 2 or self._done[OK] == 2:
+            return
+        if diff(now_ms, self._down_at[BACK]) >= self.long_ms and \
+                diff(now_ms, self._down_at[OK]) >= self.long_ms:
+            self._combo_done = True
+            self._done[BACK] = 2
+            self._done[OK] = 2
+            self._put((K_LONG << 3) | LOCK)
