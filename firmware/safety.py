@@ -56,9 +56,10 @@ OPEN_READ_MA = 1.0                 # reading below this = ~0 = open circuit
 REACH_FRACTION = 0.7               # reading below 70 % of command = cannot reach current
 OVER_MARGIN_MA = 5.0               # reading above command + 5 mA + 10 % = over current
 OVER_FRACTION = 0.1
-# Electrode-off detection bound: DEBOUNCE_TICKS * TICK_MS = 30 ms at pulse rates >= 67 Hz,
-# otherwise two pulse (burst) periods, + one tick: electrode_detect_bound_ms(pulse).
-ELECTRODE_DETECT_MIN_MS = const(30)
+# Electrode-off detection bound: sense hold + max(DEBOUNCE_TICKS * TICK_MS = 30 ms, two pulse
+# (burst) periods) + one tick, see electrode_detect_bound_ms(pulse): 60 ms at >= 67 Hz.
+ELECTRODE_DETECT_MIN_MS = const(30)    # DEBOUNCE_TICKS * TICK_MS
+SENSE_HOLD_MS = const(20)              # the board's current-sense peak detector hold
 BATTERY_DEBOUNCE_TICKS = const(10)  # battery sags under load; 100 ms at 10 ms ticks
 MAX_FAULTS = const(16)
 
@@ -173,10 +174,12 @@ def pulse_limit_ma(pulse, cap_ma=BOARD_MAX_MA, charge_cap_uc=CHARGE_CAP_UC,
 
 
 def electrode_detect_bound_ms(pulse, tick_ms=TICK_MS):
-    """Published bound (ms) from the electrode coming off to the channel stopping."""
+    """Published bound (ms) from the electrode coming off to the channel stopping: the
+    sense hold, one window (DEBOUNCE_TICKS ticks = 30 ms, or two pulse/burst periods when that is
+    longer), one tick. 50 Hz: 20 + 40 + 10 = 70 ms; >= 67 Hz: 60 ms; 2 Hz: 1030 ms."""
     rate = pulse["burst_rate_hz"] if pulse.get("burst_count", 1) > 1 else pulse["rate_hz"]
-    window = max(DEBOUNCE_TICKS * tick_ms, int(2000.0 / rate + 0.5))
-    return window + tick_ms
+    window = max(ELECTRODE_DETECT_MIN_MS, int(2000.0 / rate + 0.5))
+    return SENSE_HOLD_MS + window + tick_ms
 
 
 def _num(v):
@@ -218,11 +221,12 @@ class SafetySupervisor:
         self._plan = [None] * n         # what configure_pulses returned
         self._peak_ma = [0.0] * n       # highest delivered this run (for the usage log)
         # electrode check state
-        self._win_start = [0] * n
-        self._win_ticks = [0] * n
         self._win_ms = [ELECTRODE_DETECT_MIN_MS] * n
-        self._win_read_max = [0.0] * n
-        self._win_cmd_min = [0.0] * n
+        self._prev_cmd = [0.0] * n
+        self._ok_open_ms = [0] * n
+        self._ok_reach_ms = [0] * n
+        self._bad_open_ticks = [0] * n
+        self._bad_reach_ticks = [0] * n
         self._over_ticks = [0] * n
         self._last_tick = 0
         self._batt_low_ticks = 0
@@ -394,7 +398,7 @@ class SafetySupervisor:
                                                    vals[4], vals[5])
         self._limit[ch] = self._pulse_limit(ch, pulse)
         rate = vals[4] if vals[3] > 1 else vals[2]
-        self._win_ms[ch] = max(DEBOUNCE_TICKS * TICK_MS, int(2000.0 / rate + 0.5))
+        self._win_ms[ch] = max(ELECTRODE_DETECT_MIN_MS, int(2000.0 / rate + 0.5))
 
     def _pulse_changed(self, ch, pulse):
         vals = self._pulse[ch]
@@ -540,10 +544,11 @@ class SafetySupervisor:
 
     # --- checks (rules 5, 7) ---------------------------------------------------------------
     def _reset_window(self, ch, now_ms):
-        self._win_start[ch] = now_ms
-        self._win_ticks[ch] = 0
-        self._win_read_max[ch] = 0.0
-        self._win_cmd_min[ch] = 1e9
+        self._prev_cmd[ch] = 0.0
+        self._ok_open_ms[ch] = now_ms
+        self._ok_reach_ms[ch] = now_ms
+        self._bad_open_ticks[ch] = 0
+        self._bad_reach_ticks[ch] = 0
 
     def tick(self, now_ms):
         """Current sense, battery, USB and loop-timing checks. Returns the new faults (an
@@ -597,37 +602,44 @@ class SafetySupervisor:
 
     def _check_channel(self, ch, now_ms):
         cmd = self._cmd[ch]
+        prev = self._prev_cmd[ch]
+        self._prev_cmd[ch] = cmd
         read = self.out.read_current_ma(ch)
         # over current: reading above the command on DEBOUNCE_TICKS consecutive informative
         # ticks (a ~0 reading between slow pulses neither confirms nor clears it)
-        if read > cmd * (1 + OVER_FRACTION) + OVER_MARGIN_MA:
+        hi = cmd if cmd > prev else prev
+        if read > hi * (1 + OVER_FRACTION) + OVER_MARGIN_MA:
             self._over_ticks[ch] += 1
             if self._over_ticks[ch] >= DEBOUNCE_TICKS:
                 return OVER_CURRENT
         elif read >= OPEN_READ_MA:
             self._over_ticks[ch] = 0
-        # under current: over a window of >= DEBOUNCE_TICKS ticks and two pulse periods the
-        # command never fell below OPEN_MIN_CMD_MA and the highest reading stayed low
-        if cmd < OPEN_MIN_CMD_MA:
-            self._win_ticks[ch] = 0
+        # under current: the sense holds the peak of the latest pulse ~SENSE_HOLD_MS, so a
+        # reading reflects a command of this or the previous tick (lo). A channel is "ok" at a
+        # tick where the command is small or the reading matches; it faults when no ok tick has
+        # been seen for DEBOUNCE_TICKS ticks and one window (>= two pulse or burst periods).
+        lo = cmd if cmd < prev else prev
+        if lo < OPEN_MIN_CMD_MA:
+            self._ok_open_ms[ch] = now_ms
+            self._ok_reach_ms[ch] = now_ms
+            self._bad_open_ticks[ch] = 0
+            self._bad_reach_ticks[ch] = 0
             return None
-        if self._win_ticks[ch] == 0:
-            self._win_start[ch] = now_ms
-            self._win_read_max[ch] = read
-            self._win_cmd_min[ch] = cmd
+        if read >= OPEN_READ_MA:
+            self._ok_open_ms[ch] = now_ms
+            self._bad_open_ticks[ch] = 0
         else:
-            if read > self._win_read_max[ch]:
-                self._win_read_max[ch] = read
-            if cmd < self._win_cmd_min[ch]:
-                self._win_cmd_min[ch] = cmd
-        self._win_ticks[ch] += 1
-        if (self._win_ticks[ch] >= DEBOUNCE_TICKS
-                and _ticks_diff(now_ms, self._win_start[ch]) >= self._win_ms[ch] - TICK_MS):
-            rmax = self._win_read_max[ch]
-            cmin = self._win_cmd_min[ch]
-            self._win_ticks[ch] = 0
-            if rmax < OPEN_READ_MA:
-                return OPEN_CIRCUIT
-            if rmax < REACH_FRACTION * cmin:
-                return CANNOT_REACH
+            self._bad_open_ticks[ch] += 1
+        if read >= REACH_FRACTION * lo:
+            self._ok_reach_ms[ch] = now_ms
+            self._bad_reach_ticks[ch] = 0
+        else:
+            self._bad_reach_ticks[ch] += 1
+        win = self._win_ms[ch]
+        if (self._bad_open_ticks[ch] >= DEBOUNCE_TICKS
+                and _ticks_diff(now_ms, self._ok_open_ms[ch]) >= win):
+            return OPEN_CIRCUIT
+        if (self._bad_reach_ticks[ch] >= DEBOUNCE_TICKS
+                and _ticks_diff(now_ms, self._ok_reach_ms[ch]) >= win):
+            return CANNOT_REACH
         return None
