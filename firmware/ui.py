@@ -1,0 +1,546 @@
+# UI: the menu state machine. Button events in, requests to the Session and SafetySupervisor out,
+# text lines (and a few graphics, screens.py) drawn into the framebuffer.
+#
+#   ui = UI(session_factory, supervisor, store, programs, power=None, display=None)
+#   ui.handle(event, now_ms)   # one button event (buttons.py codes); event 0 = just time passing
+#   ui.update(now_ms, out=None)  # once per loop tick: session view, faults, idle dim
+#   changed = ui.render(fb)    # draws only when something on the screen changed
+#   ui.lines()                 # the text of the current screen (for tests and traces)
+#
+# Rules kept here (SAFETY.md): STOP works in every state, locked or not, and is acted on at the
+# debounced press (not the release); a locked keypad changes nothing but STOP (and the BACK+OK
+# unlock combo); a press that wakes a dimmed screen does nothing else (the rest of that press is
+# swallowed up to its release); the intensity only moves by explicit presses, through
+# supervisor.set_user_level, which bounds rises itself.
+#
+# Allocation: the text of a screen is built only when something it shows changed (a key, a
+# second of the countdown, a level step), so strings are made at most a few times per second,
+# never per loop tick; render() with nothing changed allocates nothing.
+from micropython import const
+import time
+
+import buttons as B
+import screens
+
+VERSION = "0.1.0"
+
+SPLASH = const(0)
+LIST = const(1)
+DETAIL = const(2)
+CHECK = const(3)
+RUN = const(4)
+PAUSE = const(5)
+ALERT = const(6)
+SETTINGS = const(7)
+HISTORY = const(8)
+DONE = const(9)
+SCREEN_NAMES = ("splash", "list", "detail", "check", "run", "pause", "alert", "settings",
+                "history", "done")
+
+DIM_AFTER_MS = const(30000)
+SPLASH_MS = const(1500)
+STEP_MA = 1  # one press = 1 mA (SAFETY rule 3)
+
+_MENU = ("Programs", "Settings", "History")
+_SETTINGS_ITEMS = ("Contrast", "Sound", "Auto-off", "Keypad lock", "Cap ch1", "Cap ch2")
+_CONTRASTS = (32, 64, 128, 192, 255)
+_AUTO_OFF = (0, 5, 10, 20, 30, 60)
+
+_ALERT_TEXT = {
+    "open_circuit": "Electrode off",
+    "cannot_reach_current": "Cannot reach mA",
+    "over_current": "Over current",
+    "timing_missed": "Timing fault",
+    "low_battery": "Battery low",
+    "low_battery_warning": "Battery low soon",
+    "usb_power": "USB connected",
+    "watchdog": "Watchdog reset",
+}
+
+
+def _mmss(ms):
+    if ms < 0:
+        ms = 0
+    s = (ms + 999) // 1000
+    return "%02d:%02d" % (s // 60, s % 60)
+
+
+def _fmt_ma(x10):
+    return "%3d.%dmA" % (x10 // 10, x10 % 10)
+
+
+class UI:
+    def __init__(self, session_factory, supervisor, store, programs, power=None, display=None,
+                 channels=2, now_ms=0):
+        self.session_factory = session_factory
+        self.sup = supervisor
+        self.store = store
+        self.programs = programs
+        self.power = power  # optional: battery_pct(), usb_present()
+        self.display = display  # optional: dim(level)
+        self.channels = channels
+        try:
+            self.settings = store.load_settings()
+        except Exception:
+            self.settings = {}
+        self.screen = SPLASH
+        self.prev_screen = LIST
+        self.sel = 0  # selected row in a list
+        self.top = 0  # first visible row in a list
+        self.scroll = 0  # detail / history scroll
+        self.program = None
+        self.session = None
+        self.out = None
+        self.ch = 1  # selected channel on the run screen
+        self.locked = bool(self.settings.get("keypad_lock", False))
+        self.dimmed = False
+        self.last_input_ms = now_ms
+        self.splash_until = time.ticks_add(now_ms, SPLASH_MS)
+        self.alert = None  # (title, detail)
+        self.seen_faults = len(getattr(supervisor, "faults", ()))
+        self._swallow = 0  # bit per button: rest of this press ignored (it woke the screen)
+        self._dirty = True
+        self._sig = [0] * 12
+        self._sig_new = [0] * 12
+        self._lines = None
+        self.history = None
+        self.requests = 0  # count of requests made to session / supervisor (for traces)
+
+    # -- events ------------------------------------------------------------------------------
+    def handle(self, ev, now_ms):
+        if ev == B.NONE:
+            return
+        btn = B.button_of(ev)
+        kind = B.kind_of(ev)
+        if btn == B.STOP:
+            if kind == B.K_DOWN:
+                self._stop_all(now_ms, "stop_button")
+                self._wake(now_ms)
+            return
+        if self.dimmed:
+            if kind == B.K_DOWN:
+                self._wake(now_ms)
+                self._swallow |= 1 << btn
+            return
+        self.last_input_ms = now_ms
+        if self._swallow & (1 << btn):
+            if kind == B.K_RELEASE:
+                self._swallow &= ~(1 << btn)
+            return
+        if btn == B.LOCK:
+            self._toggle_lock(now_ms)
+            return
+        if self.locked:
+            return
+        if kind == B.K_DOWN or kind == B.K_RELEASE or kind == B.K_LONG:
+            return
+        # kind is PRESS or REPEAT from here on
+        self._dirty = True
+        s = self.screen
+        if s == SPLASH:
+            self.screen = LIST
+        elif s == LIST:
+            self._on_list(btn)
+        elif s == DETAIL:
+            self._on_detail(btn)
+        elif s == CHECK:
+            self._on_check(btn, now_ms)
+        elif s == RUN:
+            self._on_run(btn, now_ms)
+        elif s == PAUSE:
+            self._on_pause(btn, now_ms)
+        elif s == ALERT or s == DONE:
+            if btn == B.OK or btn == B.BACK:
+                self._dismiss()
+        elif s == SETTINGS:
+            self._on_settings(btn, now_ms)
+        elif s == HISTORY:
+            if btn == B.BACK:
+                self._go(LIST)
+            elif btn == B.UP and self.scroll > 0:
+                self.scroll -= 1
+            elif btn == B.DOWN:
+                self.scroll += 1
+
+    def _wake(self, now_ms):
+        self.last_input_ms = now_ms
+        if self.dimmed:
+            self.dimmed = False
+            self._dirty = True
+            if self.display is not None:
+                self.display.dim(0)
+
+    def _go(self, screen):
+        self.screen = screen
+        self.sel = 0
+        self.top = 0
+        self.scroll = 0
+        self._dirty = True
+
+    def _menu_items(self):
+        return len(self.programs) + 2  # programs, then Settings, History
+
+    def _on_list(self, btn):
+        n = self._menu_items()
+        if btn == B.UP:
+            self.sel = (self.sel - 1) % n
+        elif btn == B.DOWN:
+            self.sel = (self.sel + 1) % n
+        elif btn == B.OK:
+            if self.sel < len(self.programs):
+                self.program = self.programs[self.sel]
+                keep = self.sel
+                self._go(DETAIL)
+                self.prev_sel = keep
+            elif self.sel == len(self.programs):
+                self._go(SETTINGS)
+            else:
+                try:
+                    self.history = self.store.load_history()
+                except Exception:
+                    self.history = []
+                self._go(HISTORY)
+        if self.sel < self.top:
+            self.top = self.sel
+        elif self.sel >= self.top + 6:
+            self.top = self.sel - 5
+
+    def _back_to_list(self):
+        keep = getattr(self, "prev_sel", 0)
+        self._go(LIST)
+        self.sel = keep
+        self.top = keep - 5 if keep > 5 else 0
+
+    def _on_detail(self, btn):
+        if btn == B.UP and self.scroll > 0:
+            self.scroll -= 1
+        elif btn == B.DOWN:
+            if self.scroll < len(self._detail_lines()) - 6:
+                self.scroll += 1
+        elif btn == B.OK:
+            self._go(CHECK)
+        elif btn == B.BACK:
+            self._back_to_list()
+
+    def _on_check(self, btn, now_ms):
+        if btn == B.BACK:
+            self._go(DETAIL)
+        elif btn == B.OK:
+            if self._usb():
+                self._show_alert("USB connected", "unplug to start")
+                return
+            self._start(now_ms)
+
+    def _start(self, now_ms):
+        self.session = self.session_factory(self.program)
+        self.session.start(now_ms)
+        self.out = self.session.tick(now_ms)
+        self.requests += 1
+        self.ch = 1
+        fault = self.sup.start(self.out.pulse, now_ms)
+        if fault is not None:
+            self.session.stop(now_ms)
+            self.seen_faults = len(getattr(self.sup, "faults", ()))
+            self._show_fault(fault)
+            return
+        self._go(RUN)
+
+    def _on_run(self, btn, now_ms):
+        if btn == B.UP or btn == B.DOWN:
+            cur = self.sup.user_level(self.ch)
+            want = cur + STEP_MA if btn == B.UP else cur - STEP_MA
+            if want < 0:
+                want = 0
+            self.sup.set_user_level(self.ch, want, now_ms)
+            self.requests += 1
+        elif btn == B.OK:
+            self.ch = self.ch + 1 if self.ch < self.channels else 1
+        elif btn == B.BACK:
+            self.session.pause(now_ms)
+            self.sup.stop("pause")  # levels back to 0: output restarts from zero (rule 2)
+            self.requests += 1
+            self._go(PAUSE)
+
+    def _on_pause(self, btn, now_ms):
+        if btn == B.OK:
+            self.session.resume(now_ms)
+            self.out = self.session.tick(now_ms)
+            fault = self.sup.start(self.out.pulse, now_ms)
+            self.requests += 1
+            if fault is not None:
+                self._show_fault(fault)
+                return
+            self._go(RUN)
+        elif btn == B.BACK:
+            self._end_session(now_ms, "user")
+            self._back_to_list()
+
+    def _stop_all(self, now_ms, reason):
+        self.sup.stop(reason)
+        self.requests += 1
+        if self.session is not None:
+            self.session.stop(now_ms)
+            self.session = None
+        self._dirty = True
+        if self.screen in (RUN, PAUSE, CHECK):
+            self._show_alert("Stopped", "STOP pressed")
+
+    def _end_session(self, now_ms, reason):
+        self.sup.stop(reason)
+        self.requests += 1
+        if self.session is not None:
+            self.session.stop(now_ms)
+            self.session = None
+
+    def _toggle_lock(self, now_ms):
+        self.locked = not self.locked
+        if not self.locked and hasattr(self.sup, "on_unlock"):
+            self.sup.on_unlock()  # rule 2: output restarts from zero after an unlock
+        self.settings["keypad_lock"] = self.locked
+        self._dirty = True
+
+    def _usb(self):
+        return self.power is not None and bool(self.power.usb_present())
+
+    # -- alerts ------------------------------------------------------------------------------
+    def _show_fault(self, fault):
+        kind = getattr(fault, "kind", str(fault))
+        title = _ALERT_TEXT.get(kind, kind[:16])
+        ch = getattr(fault, "channel", 0)
+        detail = ("channel %d" % ch) if ch else ""
+        self._show_alert(title, detail)
+
+    def _show_alert(self, title, detail):
+        if self.screen != ALERT:
+            self.prev_screen = self.screen
+        self.alert = (title, detail)
+        self.screen = ALERT
+        self._dirty = True
+
+    def _dismiss(self):
+        if hasattr(self.sup, "acknowledge"):
+            self.sup.acknowledge()
+        self.alert = None
+        if self.session is not None and getattr(self.sup, "state", "") == "running":
+            self._go(RUN)
+        elif self.session is not None:
+            self._go(PAUSE)
+        else:
+            self._back_to_list()
+
+    # -- time --------------------------------------------------------------------------------
+    def update(self, now_ms, out=None):
+        """Once per loop tick: the session view, new faults, end of session, idle dim."""
+        if self.screen == SPLASH and time.ticks_diff(now_ms, self.splash_until) >= 0:
+            self.screen = LIST
+            self._dirty = True
+        if self.session is not None:
+            self.out = out if out is not None else self.session.tick(now_ms)
+            if self.out.state == "done":
+                self._end_session(now_ms, "done")
+                self._record()
+                self._go(DONE)
+        faults = getattr(self.sup, "faults", ())
+        if len(faults) > self.seen_faults:
+            self.seen_faults = len(faults)
+            self._show_fault(faults[-1])
+        elif len(faults) < self.seen_faults:
+            self.seen_faults = len(faults)
+        if not self.dimmed and time.ticks_diff(now_ms, self.last_input_ms) >= DIM_AFTER_MS:
+            self.dimmed = True
+            self._dirty = True
+            if self.display is not None:
+                self.display.dim(2)
+
+    def _record(self):
+        try:
+            self.store.append_session({"program": self.program.key[:16]})
+        except Exception:
+            pass
+
+    # -- text --------------------------------------------------------------------------------
+    def _detail_lines(self):
+        p = self.program
+        lines = [
+            p.name[:16],
+            "%d Hz %d us" % (p.rate_hz, p.phase_us),
+            "on %ds off %ds" % (p.on_s, p.off_s),
+            "ramp %d/%d s" % (p.ramp_up_s, p.ramp_down_s),
+            "time %d min" % p.session_min,
+            "mode %s" % p.mode,
+        ]
+        src = p.source or ""
+        while src:
+            lines.append(src[:16])
+            src = src[16:]
+        return lines
+
+    def _battery_pct(self):
+        if self.power is None:
+            return 100
+        try:
+            return int(self.power.battery_pct())
+        except Exception:
+            return 0
+
+    def lines(self):
+        """The text of the current screen, one string per text row (at most 8 x 16 chars)."""
+        s = self.screen
+        if s == SPLASH:
+            return ["", "  NMES handheld", "", "  v" + VERSION, "", "", " not a certified", " medical device"]
+        if s == LIST:
+            out = ["Programs" + (" [L]" if self.locked else "")]
+            n = self._menu_items()
+            for i in range(self.top, min(n, self.top + 6)):
+                if i < len(self.programs):
+                    name = self.programs[i].name[:15]
+                else:
+                    name = _MENU[1 + i - len(self.programs)]
+                out.append((">" if i == self.sel else " ") + name)
+            return out
+        if s == DETAIL:
+            d = self._detail_lines()
+            return [d[0]] + d[1 + self.scroll:7 + self.scroll] + ["ok:start back"]
+        if s == CHECK:
+            return ["Ready?", "Electrodes on", "skin, intensity", "starts at 0 mA", "",
+                    "Battery %d%%" % self._battery_pct(),
+                    "USB!" if self._usb() else "", "ok:start back"]
+        if s == RUN:
+            out = self.out
+            name = self.program.name[:10]
+            lines = [name, "", "", "", "", "", "", ""]
+            if out is not None:
+                lines[1] = "%-8s %3ds" % (out.state[:8], (out.countdown_ms + 999) // 1000)
+                lines[2] = "left  " + _mmss(out.remaining_ms)
+            for ch in range(1, self.channels + 1):
+                x10 = int(self.sup.user_level(ch) * 10 + 0.5)
+                lines[2 + ch] = ("%s%d" % (">" if ch == self.ch else " ", ch)) + _fmt_ma(x10)
+            lines[6] = "bat %d%%" % self._battery_pct()
+            lines[7] = "LOCKED" if self.locked else "+/- ok:ch bk:||"
+            return lines
+        if s == PAUSE:
+            return ["Paused", self.program.name[:16], "", "Intensity is 0", "on resume", "",
+                    "ok: resume", "back: end"]
+        if s == ALERT:
+            t, d = self.alert if self.alert else ("", "")
+            return ["! ALERT !", "", t[:16], d[:16], "", "", "", "ok: dismiss"]
+        if s == DONE:
+            return ["Session done", self.program.name[:16] if self.program else "", "", "",
+                    "", "", "", "ok"]
+        if s == SETTINGS:
+            out = ["Settings"]
+            for i in range(len(_SETTINGS_ITEMS)):
+                out.append((">" if i == self.sel else " ") + self._setting_text(i))
+            return out
+        if s == HISTORY:
+            h = self.history or []
+            out = ["History (%d)" % len(h)]
+            for r in h[::-1][self.scroll:self.scroll + 7]:
+                out.append(("#%d %s" % (r.get("n", 0), r.get("program", "")))[:16])
+            return out
+        return []
+
+    def _setting_text(self, i):
+        st = self.settings
+        if i == 0:
+            return "Contrast %d" % st.get("contrast", 128)
+        if i == 1:
+            return "Sound %s" % ("on" if st.get("sound", True) else "off")
+        if i == 2:
+            m = st.get("auto_off_min", 10)
+            return "Auto-off %s" % (("%dm" % m) if m else "never")
+        if i == 3:
+            return "Keypad lock" + (" on" if self.locked else "")
+        cap = st.get("cap_ma", [100, 100])
+        return "Cap ch%d %dmA" % (i - 3, cap[i - 4])
+
+    def _on_settings(self, btn, now_ms):
+        n = len(_SETTINGS_ITEMS)
+        st = self.settings
+        if btn == B.UP:
+            self.sel = (self.sel - 1) % n
+        elif btn == B.DOWN:
+            self.sel = (self.sel + 1) % n
+        elif btn == B.BACK:
+            try:
+                self.store.save_settings(st)
+            except Exception:
+                pass
+            self._go(LIST)
+            self.sel = len(self.programs)
+        elif btn == B.OK:
+            i = self.sel
+            if i == 0:
+                st["contrast"] = _next_in(_CONTRASTS, st.get("contrast", 128))
+                if self.display is not None and hasattr(self.display, "contrast"):
+                    self.display.contrast(st["contrast"])
+            elif i == 1:
+                st["sound"] = not st.get("sound", True)
+            elif i == 2:
+                st["auto_off_min"] = _next_in(_AUTO_OFF, st.get("auto_off_min", 10))
+            elif i == 3:
+                self._toggle_lock(now_ms)
+            elif not st.get("clinician_lock", False):
+                cap = list(st.get("cap_ma", [100, 100]))
+                c = cap[i - 4] - 10
+                cap[i - 4] = 100 if c < 10 else c  # 100, 90, ... 10, then back to 100
+                st["cap_ma"] = cap
+                if hasattr(self.sup, "set_caps"):
+                    self.sup.set_caps(st)
+
+    # -- drawing -----------------------------------------------------------------------------
+    def _signature(self):
+        """Integers that decide what the screen shows; compared without allocating."""
+        g = self._sig_new
+        g[0] = self.screen
+        g[1] = self.sel
+        g[2] = self.scroll
+        g[3] = 1 if self.locked else 0
+        g[4] = 1 if self.dimmed else 0
+        out = self.out if self.screen == RUN else None
+        if out is not None:
+            g[5] = (out.countdown_ms + 999) // 1000
+            g[6] = (out.remaining_ms + 999) // 1000
+            g[7] = len(out.state)
+        g[8] = self.ch
+        if self.screen == RUN:
+            g[9] = int(self.sup.user_level(1) * 10)
+            g[10] = int(self.sup.user_level(2) * 10) if self.channels > 1 else 0
+            g[11] = self._battery_pct()
+        changed = False
+        old = self._sig
+        for i in range(12):
+            if old[i] != g[i]:
+                old[i] = g[i]
+                changed = True
+        return changed
+
+    def render(self, fb):
+        """Draw the current screen if anything on it changed; returns True when it drew."""
+        if not self._signature() and not self._dirty:
+            return False
+        self._dirty = False
+        fb.fill(0)
+        lines = self.lines()
+        self._lines = lines
+        screens.text_lines(fb, lines)
+        if self.screen in (LIST, SETTINGS):
+            row = 1 + self.sel - self.top
+            if 0 < row < 8:
+                screens.text_inverted(fb, lines[row], row)
+        if self.screen == RUN:
+            lv = [0, int(self.sup.user_level(1) * 10),
+                  int(self.sup.user_level(2) * 10) if self.channels > 1 else 0]
+            cap = [0] + list(self.settings.get("cap_ma", [100, 100]))
+            on = getattr(self.sup, "state", "") == "running"
+            screens.run_graphics(fb, lv, cap, self.ch, self._battery_pct(), on, self.locked)
+        elif self.locked:
+            screens.lock_mark(fb, 120, 0)
+        return True
+
+
+def _next_in(seq, v):
+    for i in range(len(seq)):
+        if seq[i] > v:
+            return seq[i]
+    return seq[0]
