@@ -504,8 +504,9 @@ class UI:
             g[7] = len(out.state)
         g[8] = self.ch
         if self.screen == RUN:
-            g[9] = int(self.sup.user_level(1) * 10)
-            g[10] = int(self.sup.user_level(2) * 10) if self.channels > 1 else 0
+            # the level objects themselves: comparing floats allocates nothing, scaling would
+            g[9] = self.sup.user_level(1)
+            g[10] = self.sup.user_level(2) if self.channels > 1 else 0
             g[11] = self._battery_pct()
         changed = False
         old = self._sig
