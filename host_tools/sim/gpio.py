@@ -21,6 +21,7 @@ PIO0 = "pio0"
 PIO1 = "pio1"
 PWM = "pwm"
 I2C = "i2c"
+RMT = "rmt"  # ESP32 RMT TX (host_tools/sim/esp32.py): driven like a PIO block, through set_level
 
 PULL_UP = 1
 PULL_DOWN = 2
@@ -41,8 +42,8 @@ class GpioBank:
         self.pull = [None] * n  # None / PULL_UP / PULL_DOWN
         self.ext = [None] * n  # external drive: None / 0 / 1
         # PIO-side output value and output enable, per block
-        self.pio_out = {PIO0: [0] * n, PIO1: [0] * n}
-        self.pio_oe = {PIO0: [False] * n, PIO1: [False] * n}
+        self.pio_out = {PIO0: [0] * n, PIO1: [0] * n, RMT: [0] * n}
+        self.pio_oe = {PIO0: [False] * n, PIO1: [False] * n, RMT: [False] * n}
         self.levels = [0] * n
         self.edges = [[(0, 0)] for _ in range(n)]
         self.listeners = []
@@ -61,7 +62,7 @@ class GpioBank:
                     return 0
             elif self.oe[pin]:
                 return self.out[pin]
-        elif f == PIO0 or f == PIO1:
+        elif f == PIO0 or f == PIO1 or f == RMT:
             if self.pio_oe[f][pin]:
                 return self.pio_out[f][pin]
         e = self.ext[pin]
@@ -86,7 +87,9 @@ class GpioBank:
         rec = self.edges[pin]
         last = rec[-1]
         if cycle < last[0]:
-            raise ValueError("non-causal edge on pin %d at cycle %d (last %d)" % (pin, cycle, last[0]))
+            raise ValueError(
+                "non-causal edge on pin %d at cycle %d (last %d)" % (pin, cycle, last[0])
+            )
         if last[0] == cycle:
             if len(rec) > 1 and rec[-2][1] == new:
                 rec.pop()  # zero-width glitch: drop it

@@ -18,7 +18,7 @@ from host_tools.sim import world as _world
 
 _IS_MPY = sys.implementation.name == "micropython"
 
-STANDIN_NAMES = ("machine", "rp2", "micropython", "time", "framebuf")
+STANDIN_NAMES = ("machine", "rp2", "micropython", "time", "framebuf", "esp32")
 _SIM_PREFIX = "host_tools"
 
 _loaded = []  # module names brought in by the previous load()
@@ -51,6 +51,9 @@ def _standins():
         # rp2.py is written separately; without it `import rp2` fails in device code
         if "rp2" not in str(e):
             raise
+    from host_tools.sim import esp32 as _esp32
+
+    mods["esp32"] = _esp32
     if not _IS_MPY:
         try:
             from host_tools.sim import framebuf_mod as _fb
@@ -139,9 +142,29 @@ def load(modname, paths=("firmware", "lib", "."), w=None):
         mod = sys.modules[modname]
     finally:
         for name in sys.modules.keys():
-            if name not in before and name not in STANDIN_NAMES and not name.startswith(_SIM_PREFIX):
-                _loaded.append(name)
+            if name in before or name in STANDIN_NAMES or name.startswith(_SIM_PREFIX):
+                continue
+            _loaded.append(name)
         if modname not in _loaded:
             _loaded.append(modname)
         restore_time()
     return mod
+
+
+def board_world(board_name="pico"):
+    """A fresh world shaped for a board (its clock, GPIO count, chip flavour), with the stand-ins
+    installed; returns (world, board module). The board config names the world's time base:
+    SIM_HZ (default SYS_HZ), GPIO_COUNT (default 30), CHIP ("rp2040" / "esp32"); on the ESP32
+    the cycle is the 80 MHz RMT source clock and machine.freq() reports SYS_HZ (the CPU)."""
+    w = _world.new_world()
+    install(w)
+    board = load("board_config").load(board_name)
+    hz = getattr(board, "SIM_HZ", board.SYS_HZ)
+    n_pins = getattr(board, "GPIO_COUNT", 30)
+    if hz != w.sys_hz or n_pins != w.gpio.n_pins:
+        w = _world.new_world(hz, n_pins)
+        install(w)
+    w.chip = getattr(board, "CHIP", "rp2040")
+    if hz != board.SYS_HZ:
+        w.cpu_hz = board.SYS_HZ
+    return w, board

@@ -52,7 +52,10 @@ def sleep_ms(ms):
 
 def sleep(seconds):
     # float seconds allowed, as in MicroPython
-    sleep_ns(int(seconds * 1_000_000_000 + 0.5) if isinstance(seconds, float) else seconds * 1_000_000_000)
+    if isinstance(seconds, float):
+        sleep_ns(int(seconds * 1_000_000_000 + 0.5))
+    else:
+        sleep_ns(seconds * 1_000_000_000)
 
 
 def time_ns():

@@ -233,7 +233,8 @@ def test_i2c_byte_timing_400khz():
 def test_timer_periodic_count_over_one_second():
     w = _new()
     hits = []
-    t = machine.Timer(mode=machine.Timer.PERIODIC, period=10, callback=lambda tm: hits.append(w.now))
+    t = machine.Timer(mode=machine.Timer.PERIODIC, period=10,
+                      callback=lambda tm: hits.append(w.now))
     simtime.sleep(1)
     assert len(hits) == 100
     assert hits[0] == 10_000 * CYC_PER_US
