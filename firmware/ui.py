@@ -387,7 +387,8 @@ class UI:
         """The text of the current screen, one string per text row (at most 8 x 16 chars)."""
         s = self.screen
         if s == SPLASH:
-            return ["", "  NMES handheld", "", "  v" + VERSION, "", "", " not a certified", " medical device"]
+            return ["", "  NMES handheld", "", "  v" + VERSION, "", "", " not a certified",
+                    " medical device"]
         if s == LIST:
             out = ["Programs" + (" [L]" if self.locked else "")]
             n = self._menu_items()

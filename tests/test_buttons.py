@@ -1,7 +1,6 @@
 """Buttons on the simulated pin layer: board pins with pull-ups, external drive, STOP IRQ."""
-from host_tools.sim import install, world
-
 import board_config
+from host_tools.sim import install, world
 
 
 def _load():

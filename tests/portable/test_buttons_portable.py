@@ -103,7 +103,7 @@ def test_each_bouncing_press_gives_one_event():
         assert len(downs) == presses, (poll_ms, len(downs))
         assert len(shorts) == presses, (poll_ms, len(shorts))
         assert len(ups) == presses
-        for a, b in zip(downs, shorts):
+        for a, b in zip(downs, shorts, strict=False):
             assert B.button_of(a) == B.button_of(b)
 
 
@@ -132,7 +132,7 @@ def test_repeat_timing_and_rate_bound():
     reps = r.kinds("up", B.K_REPEAT)
     assert r.kinds("up", B.K_PRESS) == []
     assert 500 <= reps[0] - t0 <= 500 + 20 + 10
-    gaps = [b - a for a, b in zip(reps, reps[1:])]
+    gaps = [b - a for a, b in zip(reps, reps[1:], strict=False)]
     assert min(gaps) >= 100 and max(gaps) <= 105
     assert 24 <= len(reps) <= 27
     # at most 10 steps in any 1 s window
@@ -156,7 +156,7 @@ def test_tapping_below_10_per_s_keeps_every_press():
     r.run_to(t + 500, 1)
     steps = r.kinds("down", B.K_PRESS)
     assert len(steps) == 20
-    assert min(b - a for a, b in zip(steps, steps[1:])) >= 100
+    assert min(b - a for a, b in zip(steps, steps[1:], strict=False)) >= 100
 
 
 def test_fast_tapping_is_rate_bounded():
@@ -165,7 +165,7 @@ def test_fast_tapping_is_rate_bounded():
     t = taps(r, "up", 20, 40)  # 25 taps per second
     r.run_to(t + 1500, 1)
     steps = r.kinds("up", B.K_PRESS)
-    assert min(b - a for a, b in zip(steps, steps[1:])) >= 100
+    assert min(b - a for a, b in zip(steps, steps[1:], strict=False)) >= 100
     assert steps[-1] <= t + 100  # nothing plays out after the taps stop
     assert len(steps) + r.b.rate_limited == 20
 
@@ -212,7 +212,7 @@ def test_stop_irq_calls_handler_without_polling():
 def test_stop_event_survives_full_ring():
     r = Rig()
     B = r.B
-    for i in range(40):
+    for _i in range(40):
         r.b._put(B.event(B.UP, B.K_PRESS))
     r.b._put(B.event(B.STOP, B.K_DOWN))
     evs = []
