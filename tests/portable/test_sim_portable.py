@@ -313,3 +313,46 @@ def test_freq_change_keeps_time_continuous():
     simtime.sleep_ms(10)
     assert simtime.ticks_ms() == 20
     assert w.now == 10 * 125_000 + 10 * 250_000
+
+
+def test_install_load_device_module():
+    import sys
+
+    from host_tools.sim import install
+
+    w = _new()
+    mod = install.load("sim_probe_device", paths=("tests/portable",))
+    assert mod.time is simtime
+    assert mod.machine is machine
+    assert mod.blink_ms(3) == 3
+    assert w.gpio.edges[11] == [(0, 1), (3_000 * CYC_PER_US, 0)]
+    # the interpreter's own time is back for everything else
+    import time as t2
+
+    assert t2 is not simtime
+    assert sys.modules.get("time") is not simtime
+    again = install.load("sim_probe_device", paths=("tests/portable",))
+    assert again is not mod
+
+
+def test_pio_side_pin_driving_listener_and_deferred_irq():
+    w = _new()
+    g = w.gpio
+    changes = []
+    g.add_listener(lambda pin, level, cycle: changes.append((pin, level, cycle)))
+    seen = []
+    p = machine.Pin(2)
+    p.irq(lambda pin: seen.append(w.now), machine.Pin.IRQ_RISING)
+    g.set_function(2, "pio0")
+    g.set_level(2, 1, 100, "pio0")  # pindir still input: not driven
+    assert g.levels[2] == 0
+    g.set_dir(2, True, 100, "pio0")
+    assert g.levels[2] == 1
+    g.set_level(2, 1, 150, "pio1")  # another block does not own the pin
+    g.set_level(2, 0, 200, "pio0")
+    assert g.edges[2] == [(0, 0), (100, 1), (200, 0)]
+    assert changes == [(2, 1, 100), (2, 0, 200)]
+    # the edge happened at cycle 100 while now == 0 -> the handler runs from the queue at 100
+    assert seen == []
+    w.advance_to(1000)
+    assert seen == [100]
