@@ -6,6 +6,9 @@
 #   ui.update(now_ms, out=None)  # once per loop tick: session view, faults, idle dim
 #   changed = ui.render(fb)    # draws only when something on the screen changed
 #   ui.lines()                 # the text of the current screen (for tests and traces)
+#   ui.session                 # the Session the UI started (None when none): the app ticks it
+#                              # and passes its output to supervisor.apply and ui.update
+#   ui.power_off_requested     # idle for settings["auto_off_min"] minutes with no session
 #
 # Rules kept here (SAFETY.md): STOP works in every state, locked or not, and is acted on at the
 # debounced press (not the release); a locked keypad changes nothing but STOP (and the BACK+OK
@@ -104,6 +107,7 @@ class UI:
         self._sig_new = [0] * 12
         self._lines = None
         self.history = None
+        self.power_off_requested = False  # idle for auto_off_min with no session running
         self.requests = 0  # count of requests made to session / supervisor (for traces)
 
     # -- events ------------------------------------------------------------------------------
@@ -346,7 +350,11 @@ class UI:
             self._show_fault(faults[-1])
         elif len(faults) < self.seen_faults:
             self.seen_faults = len(faults)
-        if not self.dimmed and time.ticks_diff(now_ms, self.last_input_ms) >= DIM_AFTER_MS:
+        idle_ms = time.ticks_diff(now_ms, self.last_input_ms)
+        auto_off = self.settings.get("auto_off_min", 0)
+        if self.session is None and auto_off and idle_ms >= auto_off * 60000:
+            self.power_off_requested = True  # the app decides what "off" means (deep sleep)
+        if not self.dimmed and idle_ms >= DIM_AFTER_MS:
             self.dimmed = True
             self._dirty = True
             if self.display is not None:

