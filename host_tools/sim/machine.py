@@ -285,8 +285,20 @@ ADC_VREF = 3.3
 TEMP_SENSOR_VOLTS = 0.706  # 27 degC
 
 
+# ESP32 (world.chip == "esp32"): ADC1 on GPIO 32-39 (ADC2 is unusable while WiFi runs), 12-bit,
+# full scale set by the attenuation. The model is the ideal converter: volts / full scale; real
+# chips need esp_adc_cal (read_uv() applies the eFuse calibration on the device).
+_ESP32_ADC1_PINS = (32, 33, 34, 35, 36, 37, 38, 39)
+_ESP32_FULL_SCALE_V = {0: 0.95, 1: 1.25, 2: 1.75, 3: 3.55}  # ATTN_0DB, 2_5DB, 6DB, 11DB
+
+
 class ADC:
     CORE_TEMP = 4
+    ATTN_0DB = 0
+    ATTN_2_5DB = 1
+    ATTN_6DB = 2
+    ATTN_11DB = 3
+    WIDTH_12BIT = 3
 
     def __init__(self, pin, *, atten=None):
         self.world = _world.current()
@@ -294,6 +306,13 @@ class ADC:
             pid = pin.id
         else:
             pid = int(pin)
+        self._atten = ADC.ATTN_0DB if atten is None else atten
+        if self.world.chip == "esp32":
+            if pid not in _ESP32_ADC1_PINS:
+                raise ValueError("invalid Pin for ADC (use ADC1: GPIO 32-39)")
+            self.channel = pid
+            self.pin = pid
+            return
         if 0 <= pid <= 4:
             self.channel = pid
             self.pin = 4 if pid == 4 else 26 + pid
@@ -310,9 +329,23 @@ class ADC:
             return TEMP_SENSOR_VOLTS if self.pin == 4 else 0.0
         return src(w.now)
 
+    def atten(self, atten):
+        self._atten = atten
+
+    def _full_scale(self):
+        if self.world.chip == "esp32":
+            return _ESP32_FULL_SCALE_V[self._atten]
+        return ADC_VREF
+
+    def read_uv(self):
+        v = self.read_volts()
+        fs = self._full_scale()
+        v = 0.0 if v < 0 else (fs if v > fs else v)
+        return int(v * 1_000_000 + 0.5)
+
     def read_u16(self):
         v = self.read_volts()
-        raw = int(v * 4095 / ADC_VREF + 0.5)
+        raw = int(v * 4095 / self._full_scale() + 0.5)
         if raw < 0:
             raw = 0
         elif raw > 4095:
@@ -504,6 +537,15 @@ class WDT:
 
 def freq(hz=None):
     w = _world.current()
+    if w.cpu_hz is not None:
+        # ESP32 world: the cycle counts the 80 MHz APB/RMT clock; the CPU clock is separate
+        if hz is None:
+            return w.cpu_hz
+        hz = int(hz)
+        if hz not in (20_000_000, 40_000_000, 80_000_000, 160_000_000, 240_000_000):
+            raise ValueError("frequency must be 20MHz, 40MHz, 80Mhz, 160MHz or 240MHz")
+        w.cpu_hz = hz
+        return
     if hz is None:
         return w.sys_hz
     hz = int(hz)

@@ -45,6 +45,11 @@ class World:
     gpio         GpioBank
     pio_system   object with run_until(cycle) (host_tools.sim.rp2 puts its scheduler here), or None
     pio          list of PIO blocks (filled by host_tools.sim.rp2)
+    peripherals  list of other lazily-run peripherals (objects with run_until(cycle), e.g. the
+                 ESP32 RMT of host_tools.sim.esp32); sync() runs them after the PIO system
+    chip         "rp2040" (default) or "esp32": which flavour machine.ADC/freq stand-ins model
+    cpu_hz       what machine.freq() reports; None: sys_hz (on the ESP32 world the cycle counts
+                 the 80 MHz APB/RMT source clock while the CPU runs at 240 MHz)
     events       list of dicts {"cycle": c, "kind": ...}; anyone may append (see event())
     pwm_log      dict pin -> list of (cycle, duty_u16)
     adc_source   dict pin (26..29, 4 = temperature sensor) -> callable(cycle) -> volts
@@ -65,6 +70,9 @@ class World:
         self._advancing = 0
         self.pio_system = None
         self.pio = []
+        self.peripherals = []
+        self.chip = "rp2040"
+        self.cpu_hz = None
         self.events = []
         self.pwm_log = {}
         self.adc_source = {}
@@ -120,13 +128,17 @@ class World:
 
     # ---- PIO catch-up -------------------------------------------------------------------
     def sync(self):
-        """Run every PIO state machine up to now (no-op without a PIO system)."""
+        """Run every PIO state machine and every other lazily-run peripheral up to now (no-op
+        without any)."""
         ps = self.pio_system
-        if ps is None or self._in_sync:
+        if (ps is None and not self.peripherals) or self._in_sync:
             return
         self._in_sync = True
         try:
-            ps.run_until(self.now)
+            if ps is not None:
+                ps.run_until(self.now)
+            for p in self.peripherals:
+                p.run_until(self.now)
         finally:
             self._in_sync = False
 
