@@ -89,6 +89,11 @@ class OutputStage:
     def stop_pulses(self, channel):
         self._pulses[channel].stop()
 
+    def service(self):
+        """Hand queued pulse-parameter updates to the engines (called every loop tick)."""
+        for n in self._pulses:
+            self._pulses[n].service()
+
     def stop_all_pulses(self):
         for n in self._pulses:
             self._pulses[n].stop()

@@ -1,0 +1,492 @@
+"""Scenario engine: the whole firmware from power-on in the simulation, driven by a script.
+
+Common subset of CPython and MicroPython (one full scenario also runs on the unix port). The
+CPython front end (host_tools/scenario.py) adds the files: VCD, PNG frames, flash dump.
+
+A scenario:
+    {"board": "pico", "duration_ms": N, "files": {"<path on flash>": "<content>"},
+     "steps": [{"at_ms": 0, "press": "ok", "hold_ms": 100}, ...]}
+Step actions: press (+hold_ms), electrode {channel, connected}, load_ohm {channel, ohm},
+battery_mv, usb, trigger, hang, power_cut, power_on, over_current {channel, on}.
+
+A chip reset (watchdog, machine.reset) or a power cut ends the current World; the next boot gets
+a fresh World whose clock continues where the last one stopped, so the chip starts from its reset
+state while the physical things around it (electrodes, battery, OLED, flash) carry on. The records
+of all boots are merged into one trace.
+"""
+import sys
+
+from host_tools.sim import install
+from host_tools.sim import world as world_mod
+
+BUTTON_NAMES = ("up", "down", "ok", "back", "stop")
+ACTIONS = ("press", "electrode", "load_ohm", "battery_mv", "usb", "trigger", "hang",
+           "power_cut", "power_on", "over_current")
+MAX_DURATION_MS = 4 * 3600 * 1000
+OBSERVE_MS = 5  # the observer samples app state this often (device time)
+SETTLE_MS = 2  # an OLED frame is complete when no I2C byte came for this long
+
+
+class ScenarioError(ValueError):
+    pass
+
+
+class SimulationEnd(BaseException):
+    pass
+
+
+class Hang(BaseException):
+    pass
+
+
+class PowerLost(BaseException):
+    pass
+
+
+def _num(v):
+    return (isinstance(v, int) or isinstance(v, float)) and not isinstance(v, bool) and v == v
+
+
+def validate(spec):
+    """Check a scenario dict; raises ScenarioError naming the exact place and the fix."""
+    if not isinstance(spec, dict):
+        raise ScenarioError("a scenario is a JSON object with board, duration_ms and steps")
+    for k in spec:
+        if k not in ("board", "duration_ms", "files", "steps", "name", "description", "seed"):
+            raise ScenarioError("unknown key %r at the top level" % k)
+    board = spec.get("board", "pico")
+    if board not in ("pico", "esp32_devkitc", "esp32"):
+        raise ScenarioError("board %r: expected \"pico\" or \"esp32\"" % (board,))
+    d = spec.get("duration_ms")
+    if not _num(d) or d <= 0 or d > MAX_DURATION_MS:
+        raise ScenarioError("duration_ms must be a number of ms in 1..%d, got %r" % (
+            MAX_DURATION_MS, d))
+    files = spec.get("files", {})
+    if not isinstance(files, dict):
+        raise ScenarioError("files must map flash paths to text contents")
+    for path in files:
+        if not isinstance(files[path], str):
+            raise ScenarioError("files[%r] must be text" % (path,))
+    steps = spec.get("steps", [])
+    if not isinstance(steps, list):
+        raise ScenarioError("steps must be a list")
+    last = 0
+    for i in range(len(steps)):
+        s = steps[i]
+        where = "steps[%d]" % i
+        if not isinstance(s, dict):
+            raise ScenarioError("%s must be an object" % where)
+        t = s.get("at_ms")
+        if not _num(t) or t < 0:
+            raise ScenarioError("%s.at_ms must be a number >= 0, got %r" % (where, t))
+        if t < last:
+            raise ScenarioError("%s.at_ms %r is before the previous step (%r): keep steps in "
+                                "time order" % (where, t, last))
+        last = t
+        acts = [k for k in s if k in ACTIONS]
+        extra = [k for k in s if k not in ACTIONS and k not in ("at_ms", "hold_ms")]
+        if extra:
+            raise ScenarioError("%s: unknown key(s) %s; actions are %s" % (
+                where, ", ".join(extra), ", ".join(ACTIONS)))
+        if len(acts) != 1:
+            raise ScenarioError("%s needs exactly one action (%s), has %d" % (
+                where, ", ".join(ACTIONS), len(acts)))
+        a = acts[0]
+        v = s[a]
+        if a == "press":
+            if v not in BUTTON_NAMES:
+                raise ScenarioError("%s.press: %r is not a button (%s)" % (
+                    where, v, ", ".join(BUTTON_NAMES)))
+            h = s.get("hold_ms", 100)
+            if not _num(h) or h <= 0 or h > 60000:
+                raise ScenarioError("%s.hold_ms must be in 1..60000, got %r" % (where, h))
+        elif a in ("electrode", "load_ohm", "over_current"):
+            if not isinstance(v, dict) or v.get("channel") not in (1, 2):
+                raise ScenarioError("%s.%s needs {\"channel\": 1 or 2, ...}" % (where, a))
+            if a == "electrode" and not isinstance(v.get("connected"), bool):
+                raise ScenarioError("%s.electrode.connected must be true or false" % where)
+            if a == "load_ohm" and (not _num(v.get("ohm")) or v.get("ohm") <= 0):
+                raise ScenarioError("%s.load_ohm.ohm must be a number > 0" % where)
+        elif a == "battery_mv":
+            if not _num(v) or v < 0 or v > 6000:
+                raise ScenarioError("%s.battery_mv must be in 0..6000" % where)
+        elif a in ("usb", "trigger"):
+            if not isinstance(v, bool):
+                raise ScenarioError("%s.%s must be true or false" % (where, a))
+        elif a in ("hang", "power_cut", "power_on"):
+            if v is not True:
+                raise ScenarioError("%s.%s must be true" % (where, a))
+    return spec
+
+
+class Trace:
+    def __init__(self, board):
+        self.board = board
+        self.events = []
+        self.screens = []
+        self.amplitude = {1: [], 2: []}
+        self.enabled = {1: [], 2: []}
+        self.frames = []  # (t_ms, pixels rows) when the visible frame changed
+        self.boots = []  # (start_cycle, end_cycle, world)
+
+    def event(self, t_ms, kind, **fields):
+        e = {"t_ms": t_ms, "kind": kind}
+        for k in fields:
+            e[k] = fields[k]
+        self.events.append(e)
+
+
+class Run:
+    """One scenario run. run() returns the Trace."""
+
+    def __init__(self, spec, flash=None, flash_dir=None, ocr=None, seed=1):
+        self.spec = validate(spec)
+        self.board_name = spec.get("board", "pico")
+        if self.board_name == "esp32":
+            self.board_name = "esp32_devkitc"
+        self.duration_ms = spec["duration_ms"]
+        self.flash = flash  # CPython: host_tools.sim.flash.SimFlash
+        self.flash_dir = flash_dir  # MicroPython: a real folder
+        self.ocr = ocr  # callable(pixels) -> list of text rows, or None
+        self.seed = seed
+        self.world = None
+        self.model = None
+        self.oled = None
+        self.board = None
+        self.trace = None
+        self.powered = True
+        self.hung = False
+        self.physical = {"connected": {1: True, 2: True}, "load_ohm": {1: 1000, 2: 1000},
+                         "over_current": {1: False, 2: False}, "battery_mv": 3900,
+                         "usb": False, "trigger": False}
+        self._last = {}
+        self._last_pixels = None
+        self._last_frames = -1
+        self._end_cycle = 0
+
+    # -- worlds ------------------------------------------------------------------------------
+    def _new_world(self, start_cycle):
+        w, board = install.board_world(self.board_name)
+        if start_cycle:
+            w.now = start_cycle
+            w._base_cycle = start_cycle
+            w._base_ns = start_cycle * 1_000_000_000 // w.sys_hz
+        w.on_reset = self._on_reset
+        self.world = w
+        self.board = board
+        from host_tools.sim import board_pico
+
+        m = board_pico.PicoBoardModel(w, board, seed=self.seed)
+        if self.oled is None:
+            self.oled = m.oled
+        elif m.oled is not None:
+            w.i2c_devices[board.OLED_ADDR] = self.oled  # the panel keeps its image over a reset
+            m.oled = self.oled
+        for ch in (1, 2):
+            m.electrode(ch, self.physical["connected"][ch])
+            m.load_ohm(ch, self.physical["load_ohm"][ch])
+            if self.physical["over_current"][ch]:
+                m.over_current(ch, True)
+        m.battery(self.physical["battery_mv"])
+        m.usb(self.physical["usb"])
+        if self.physical["trigger"]:
+            m.trigger(True)
+        self.model = m
+        if self.flash is not None:
+            self.flash.attach(w)
+        if self.trace is None:
+            self.trace = Trace(board)
+        self.trace.boots.append([w.now, None, w, board])
+        return w
+
+    def _on_reset(self, reason):
+        raise world_mod.SimReset(reason)
+
+    # -- steps -------------------------------------------------------------------------------
+    def _schedule_steps(self, w):
+        for s in self.spec.get("steps", []):
+            c = w.cycle_at_ns(int(s["at_ms"] * 1_000_000))
+            if c < w.now or (c == w.now and s.get("_done")):
+                continue
+            w.schedule(c, self._step_fn(s))
+        end = w.cycle_at_ns(int(self.duration_ms * 1_000_000))
+        w.schedule(end, self._end)
+        self._schedule_observer(w)
+
+    def _step_fn(self, s):
+        return lambda: self._apply(s)
+
+    def _t_ms(self):
+        return self.world.ms()
+
+    def _apply(self, s):
+        s["_done"] = True
+        m = self.model
+        t = self._t_ms()
+        ph = self.physical
+        if "press" in s:
+            self.trace.event(t, "input", press=s["press"], hold_ms=s.get("hold_ms", 100))
+            if self.powered and not self.hung:
+                m.press(s["press"], s.get("hold_ms", 100))
+            elif self.powered:
+                m.press(s["press"], s.get("hold_ms", 100))
+        elif "electrode" in s:
+            v = s["electrode"]
+            ph["connected"][v["channel"]] = v["connected"]
+            m.electrode(v["channel"], v["connected"])
+            self.trace.event(t, "input", electrode=v)
+        elif "load_ohm" in s:
+            v = s["load_ohm"]
+            ph["load_ohm"][v["channel"]] = v["ohm"]
+            m.load_ohm(v["channel"], v["ohm"])
+            self.trace.event(t, "input", load_ohm=v)
+        elif "over_current" in s:
+            v = s["over_current"]
+            ph["over_current"][v["channel"]] = bool(v.get("on", True))
+            m.over_current(v["channel"], bool(v.get("on", True)))
+            self.trace.event(t, "input", over_current=v)
+        elif "battery_mv" in s:
+            ph["battery_mv"] = s["battery_mv"]
+            m.battery(s["battery_mv"])
+            self.trace.event(t, "input", battery_mv=s["battery_mv"])
+        elif "usb" in s:
+            ph["usb"] = s["usb"]
+            m.usb(s["usb"])
+            self.trace.event(t, "input", usb=s["usb"])
+        elif "trigger" in s:
+            ph["trigger"] = s["trigger"]
+            m.trigger(s["trigger"])
+            self.trace.event(t, "input", trigger=s["trigger"])
+        elif "hang" in s:
+            self.trace.event(t, "input", hang=True)
+            if self.powered and not self.hung:
+                self.hung = True
+                raise Hang()
+        elif "power_cut" in s:
+            self.trace.event(t, "power_cut")
+            if self.powered:
+                self.powered = False
+                if self.flash is not None and self.flash.busy():
+                    self.flash.power_cut()  # the write in progress raises when it returns
+                else:
+                    if self.flash is not None:
+                        self.flash.power_cut()
+                    raise PowerLost()
+        elif "power_on" in s:
+            self.trace.event(t, "power_on")
+            if not self.powered:
+                self.powered = True
+                raise PowerLost()  # leave the dead-chip wait: boot again
+
+    def _end(self):
+        raise SimulationEnd()
+
+    # -- observing ---------------------------------------------------------------------------
+    def _schedule_observer(self, w):
+        step = w.cycles(OBSERVE_MS * 1_000_000)
+
+        def obs():
+            self._observe()
+            w.schedule(w.now + step, obs)
+
+        w.schedule(w.now + step, obs)
+
+    def _observe(self):
+        app = sys.modules.get("app")
+        a = getattr(app, "current", None) if app is not None else None
+        t = self._t_ms()
+        last = self._last
+        if a is not None:
+            u = a.ui
+            vals = (("screen", _screen_name(u)), ("output", a.sup.state),
+                    ("session", u.out.state if (u.session is not None and u.out is not None)
+                     else "none"))
+            for k, v in vals:
+                if last.get(k) != v:
+                    last[k] = v
+                    self.trace.event(t, k, state=v)
+            faults = a.sup.faults
+            n = last.get("faults", 0)
+            if len(faults) > n:
+                for f in faults[n:]:
+                    self.trace.event(t, "fault", fault=getattr(f, "kind", str(f)),
+                                     channel=getattr(f, "channel", 0))
+            last["faults"] = len(faults)
+        self._observe_oled(t)
+
+    def _observe_oled(self, t):
+        # A frame counts once its transfer is over (no I2C write for SETTLE_MS); it is stamped
+        # with the time of its last I2C byte, the moment the panel shows it whole.
+        o = self.oled
+        if o is None:
+            return
+        w = self.world
+        last = getattr(o, "last_write_cycle", 0)
+        if last > w.now or w.now - last < w.cycles(SETTLE_MS * 1_000_000):
+            return
+        if getattr(o, "frame_count", 0) == self._last_frames and self._last_pixels is not None:
+            return
+        self._last_frames = getattr(o, "frame_count", 0)
+        px = o.pixels()
+        if px != self._last_pixels:
+            self._last_pixels = px
+            t_last = w.ms(last) if last >= self.trace.boots[0][0] else t
+            self.trace.frames.append((t_last, px))
+            text = self.ocr(px) if self.ocr is not None else []
+            self.trace.screens.append([t_last, text])
+
+    # -- boot loop ---------------------------------------------------------------------------
+    def run(self):
+        files = dict(self.spec.get("files", {}))
+        if "board.txt" not in files and "/board.txt" not in files:
+            # the simulated chip reports sys.platform of the host: the board is named on flash
+            # (board_config.load reads /board.txt first), as on a custom board
+            files["board.txt"] = self.board_name + "\n"
+        if self.flash is not None:
+            self.flash.preload(files)
+        elif self.flash_dir is not None:
+            _preload_dir(self.flash_dir, files)
+        cycle = 0
+        reason = "power_on"
+        while True:
+            w = self._new_world(cycle)
+            self.trace.event(w.ms(), "boot", reason=reason)
+            self.hung = False
+            self._schedule_steps(w)
+            try:
+                try:
+                    if not self.powered:
+                        # dead chip: only the physical world moves until power returns
+                        w.advance_to(w.cycle_at_ns(int(self.duration_ms * 1_000_000)) + 1)
+                    install.load("main", w=w)
+                    # main returned (safe mode): the chip idles in the REPL
+                    w.advance_to(w.cycle_at_ns(int(self.duration_ms * 1_000_000)) + 1)
+                except Hang:
+                    self.trace.event(w.ms(), "hang")
+                    w.advance_to(w.cycle_at_ns(int(self.duration_ms * 1_000_000)) + 1)
+            except world_mod.SimReset as r:
+                self.trace.event(w.ms(), "reset", reason=r.reason)
+                reason = r.reason
+            except PowerLost:
+                reason = "power_on" if self.powered else "power_cut"
+                if not self.powered:
+                    self._chip_dead(w)
+            except SimulationEnd:
+                self._finish(w)
+                return self.trace
+            except Exception as e:  # noqa: BLE001 - a simulator problem, not the firmware's
+                self.trace.event(w.ms(), "sim_error", error=repr(e))
+                self._finish(w)
+                raise
+            self._finish_boot(w)
+            cycle = w.now + 1
+
+    def _chip_dead(self, w):
+        if self.oled is not None:
+            self.oled.reset()  # no power: the panel forgets its image
+
+    def _finish_boot(self, w):
+        w.sync()
+        self.trace.boots[-1][1] = w.now
+
+    def _finish(self, w):
+        self._observe()
+        self._finish_boot(w)
+        self._end_cycle = w.now
+
+
+def _screen_name(u):
+    try:
+        import ui as ui_mod
+
+        return ui_mod.SCREEN_NAMES[u.screen]
+    except Exception:  # noqa: BLE001
+        return str(u.screen)
+
+
+def _preload_dir(folder, files):
+    import os
+
+    for path in files:
+        p = path.lstrip("/")
+        full = folder + "/" + p
+        i = full.rfind("/")
+        if i > 0:
+            try:
+                os.mkdir(full[:i])
+            except OSError:
+                pass
+        with open(full, "w") as f:
+            f.write(files[path])
+
+
+# -- trace assembly (portable) -----------------------------------------------------------------
+
+def merged_edges(trace, pin):
+    """Edges of one GPIO over every boot, as one list (initial level first)."""
+    out = []
+    level = None
+    for start, end, w, _board in trace.boots:
+        edges = w.gpio.edges[pin]
+        for c, lv in edges:
+            if c < start:
+                c = start
+            if lv != level:
+                out.append((c, lv))
+                level = lv
+        # at a reset the chip releases the pin: hardware pull-downs keep outputs low
+        if end is not None and level:
+            out.append((end, 0))
+            level = 0
+    return out
+
+
+def amplitude_record(trace, ch):
+    """[[t_ms, mA]] at every DAC change over every boot, converted with the board calibration."""
+    out = []
+    last = None
+    for start, end, w, board in trace.boots:
+        pin = board.CHANNELS[ch]["dac"]
+        for c, duty in w.pwm_log.get(pin, []):
+            ma = _duty_to_ma(board, duty)
+            if ma != last:
+                out.append([w.ms(c), ma])
+                last = ma
+        if end is not None and last:
+            out.append([w.ms(end), 0.0])  # reset: the PWM stops, the RC filter drains
+            last = 0.0
+    return out
+
+
+def _duty_to_ma(board, duty):
+    if duty <= 0:
+        return 0.0
+    ma = duty * board.DAC_VREF_V / 65535 * board.DAC_MA_PER_VOLT + board.DAC_OFFSET_MA
+    return round(ma, 2)
+
+
+def enabled_record(trace):
+    b = trace.board
+    out = []
+    for c, lv in merged_edges(trace, b.OUTPUT_ENABLE):
+        w = trace.boots[0][2]
+        out.append([c * 1000 // w.sys_hz, bool(lv)])
+    return out
+
+
+def trace_dict(trace):
+    from host_tools import pulse_analysis
+
+    b = trace.board
+    w0 = trace.boots[0][2]
+    chans = {}
+    enabled = enabled_record(trace)
+    for ch in (1, 2):
+        c = b.CHANNELS[ch]
+        pulses, violations = pulse_analysis.analyse(merged_edges(trace, c["leg_a"]),
+                                                    merged_edges(trace, c["leg_b"]))
+        s = pulse_analysis.summary(pulses, w0.sys_hz)
+        s["violations"] = [v[1] for v in violations][:10]
+        chans[str(ch)] = {"amplitude_ma": amplitude_record(trace, ch), "enabled": enabled,
+                          "pulses": s}
+    return {"events": trace.events, "channels": chans, "screens": trace.screens}
