@@ -24,7 +24,8 @@
 # sets w.pio = [block0, block1] when the world has no PIO blocks yet.
 #
 # Program list layout (same as MicroPython):
-#   [array('H') words, offset_pio0, offset_pio1, execctrl, shiftctrl, out_init, set_init, sideset_init]
+#   [array('H') words, offset_pio0, offset_pio1, execctrl, shiftctrl,
+#    out_init, set_init, sideset_init]
 # execctrl from the decorator holds side_pindir (bit 29), the side-set enable/opt bit (bit 30), the
 # program-relative wrap top (bits 16:12) and wrap bottom (bits 11:7); the user may OR STATUS_SEL
 # (bit 4) and STATUS_N (bits 3:0) into it. The program offset is added at StateMachine init.
