@@ -43,3 +43,6 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(OUT) build .pytest_cache .ruff_cache .hypothesis
+
+demo: $(STAMP)
+	$(PYTHON) -m host_tools.scenario host_tools/scenarios/demo.json --out $(OUT)/demo

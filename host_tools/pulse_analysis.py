@@ -56,8 +56,15 @@ def _merge(edges_a, edges_b):
 
 def analyse(edges_a, edges_b, end_cycle=None, cut_at=None):
     """Return (pulses, violations). A pulse still open at the end of the record is not judged.
-    `cut_at`: the cycle of a deliberate stop; a pulse cut short at exactly that cycle is left out
-    (stop drops both legs at once rather than finish the pulse) and is not a violation."""
+    `cut_at`: the cycle (or a set of cycles) of a deliberate stop; a pulse cut short at exactly such
+    a cycle is counted in `cut` and left out (stop drops both legs at once rather than finish the
+    pulse: the DAC is zeroed in the same instant) and is not a violation."""
+    if cut_at is None:
+        cuts = ()
+    elif isinstance(cut_at, int):
+        cuts = (cut_at,)
+    else:
+        cuts = cut_at
     changes, a0, b0 = _merge(edges_a, edges_b)
     pulses = []
     violations = []
@@ -95,7 +102,7 @@ def analyse(edges_a, edges_b, end_cycle=None, cut_at=None):
         elif state == "p2":
             if high is None:
                 p = Pulse(t_start, first, t_p1_end - t_start, t_gap_end - t_p1_end, t - t_gap_end)
-                if cut_at is not None and t == cut_at:
+                if t in cuts:
                     state = "idle"
                     continue
                 if not p.balanced():

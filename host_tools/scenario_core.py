@@ -483,8 +483,20 @@ def trace_dict(trace):
     enabled = enabled_record(trace)
     for ch in (1, 2):
         c = b.CHANNELS[ch]
-        pulses, violations = pulse_analysis.analyse(merged_edges(trace, c["leg_a"]),
-                                                    merged_edges(trace, c["leg_b"]))
+        # a stop zeroes the DAC and drops both legs in the same instant: a pulse cut there is a
+        # deliberate stop (counted), any other broken pulse is a violation
+        cuts = set()
+        for start, end, w, board in trace.boots:
+            for cyc, duty in w.pwm_log.get(board.CHANNELS[ch]["dac"], []):
+                if duty == 0:
+                    cuts.add(cyc)
+            if end is not None:
+                cuts.add(end)
+        for cyc, lv in merged_edges(trace, b.OUTPUT_ENABLE):
+            if not lv:
+                cuts.add(cyc)
+        ea, eb = merged_edges(trace, c["leg_a"]), merged_edges(trace, c["leg_b"])
+        pulses, violations = pulse_analysis.analyse(ea, eb, cut_at=cuts)
         s = pulse_analysis.summary(pulses, w0.sys_hz)
         s["violations"] = [v[1] for v in violations][:10]
         chans[str(ch)] = {"amplitude_ma": amplitude_record(trace, ch), "enabled": enabled,
