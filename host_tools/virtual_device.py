@@ -62,6 +62,17 @@ def micropython_exe():
     return found
 
 
+def _die_with_parent():
+    # Linux: the MicroPython process gets SIGKILL when the bridge dies (tests kill the bridge to
+    # simulate an unplugged board)
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
 def prepare(devdir, board="pico", machine=DEFAULT_MACHINE, version=None, mpy=None,
             flash_kb=1408, speed=1.0):
     """Create devdir/flash, devdir/state, board.txt (unless one exists) and config.json."""
@@ -139,8 +150,9 @@ class Bridge:
             [micropython_exe(), "-X", "heapsize=" + self.heap, str(AGENT), str(ROOT),
              str(self.devdir.resolve()), "1" if run_main else "0", str(r)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            pass_fds=(r,))
+            pass_fds=(r,), preexec_fn=_die_with_parent)
         os.close(r)
+        (self.devdir / "state" / "agent.pid").write_text("%d\n" % self.proc.pid)
         os.set_blocking(self.proc.stdout.fileno(), False)
         self.busy = "boot"
         self.eot = 0
