@@ -21,10 +21,15 @@ from host_tools.sim import world as world_mod
 
 BUTTON_NAMES = ("up", "down", "ok", "back", "stop")
 ACTIONS = ("press", "electrode", "load_ohm", "battery_mv", "usb", "trigger", "hang",
-           "power_cut", "power_on", "over_current")
+           "power_cut", "power_on", "over_current", "stall_ms", "crash")
+# Beyond the list: over_current {channel, on} (a short in the bridge), stall_ms N (the
+# main loop is blocked for N ms, then goes on), crash true (an exception inside the main loop).
 MAX_DURATION_MS = 4 * 3600 * 1000
 OBSERVE_MS = 5  # the observer samples app state this often (device time)
 SETTLE_MS = 2  # an OLED frame is complete when no I2C byte came for this long
+
+
+RESET_CAUSE = {"power_on": 1, "power_cut": 1, "watchdog": 3, "soft": 5}  # machine.*_RESET values on the rp2 port
 
 
 class ScenarioError(ValueError):
@@ -113,7 +118,10 @@ def validate(spec):
         elif a in ("usb", "trigger"):
             if not isinstance(v, bool):
                 raise ScenarioError("%s.%s must be true or false" % (where, a))
-        elif a in ("hang", "power_cut", "power_on"):
+        elif a == "stall_ms":
+            if not _num(v) or v <= 0 or v > 60000:
+                raise ScenarioError("%s.stall_ms must be in 1..60000" % where)
+        elif a in ("hang", "power_cut", "power_on", "crash"):
             if v is not True:
                 raise ScenarioError("%s.%s must be true" % (where, a))
     return spec
@@ -165,8 +173,9 @@ class Run:
         self._end_cycle = 0
 
     # -- worlds ------------------------------------------------------------------------------
-    def _new_world(self, start_cycle):
+    def _new_world(self, start_cycle, reason="power_on"):
         w, board = install.board_world(self.board_name)
+        w.reset_cause = RESET_CAUSE.get(reason, 1)
         if start_cycle:
             w.now = start_cycle
             w._base_cycle = start_cycle
@@ -262,6 +271,15 @@ class Run:
             if self.powered and not self.hung:
                 self.hung = True
                 raise Hang()
+        elif "stall_ms" in s:
+            self.trace.event(t, "input", stall_ms=s["stall_ms"])
+            if self.powered and not self.hung:
+                w = self.world
+                w.advance_to(w.now + w.cycles(int(s["stall_ms"] * 1_000_000)))
+        elif "crash" in s:
+            self.trace.event(t, "input", crash=True)
+            if self.powered and not self.hung:
+                raise RuntimeError("fault injected by the scenario")
         elif "power_cut" in s:
             self.trace.event(t, "power_cut")
             if self.powered:
@@ -349,7 +367,7 @@ class Run:
         cycle = 0
         reason = "power_on"
         while True:
-            w = self._new_world(cycle)
+            w = self._new_world(cycle, reason)
             self.trace.event(w.ms(), "boot", reason=reason)
             self.hung = False
             self._schedule_steps(w)
