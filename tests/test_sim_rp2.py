@@ -1242,3 +1242,98 @@ def test_pulse_train_speed():
     periods = set(b - a for a, b in zip(starts, starts[1:], strict=False))
     assert len(periods) == 1
     assert dt < 1.5, dt
+
+
+# ------------------------------------------------------------------------------------------
+# EXEC, PC destinations, IN from pins, WAIT PIN, MOV to pins
+
+
+def test_out_exec_ignores_own_delay_and_keeps_pc():
+    w = new_world()
+
+    @rp2.asm_pio(set_init=PIO.OUT_LOW, out_shiftdir=PIO.SHIFT_RIGHT)
+    def prog():
+        pull()               # cycle 0
+        out(exec, 16)[3]     # cycle 1, its delay is ignored
+        set(pins, 0)         # after the executee: cycle 2 + 1 + 2 = 5
+        label("e")
+        jmp("e")
+
+    sm = rp2.StateMachine(0, prog, set_base=3)
+    sm.put(rp2.asm_pio_encode("set(pins, 1)[2]", 0))  # executed in cycle 2, then 2 delay cycles
+    sm.active(1)
+    w.advance_to(20)
+    assert edges(w, 3) == [(0, 0), (2, 1), (5, 0)]
+
+
+def test_mov_exec_and_out_pc_and_mov_pc():
+    w = new_world()
+
+    @rp2.asm_pio(set_init=PIO.OUT_LOW, out_shiftdir=PIO.SHIFT_RIGHT)
+    def prog():
+        pull()               # 0: instruction word
+        mov(exec, osr)       # 1: executee `set(pins, 1)` runs in cycle 2
+        pull()               # 3: target address
+        out(pc, 5)           # 4: jump
+        set(pins, 0)         # skipped
+        label("e")
+        jmp("e")
+        nop()[3]             # jumped to in cycle 5, 4 cycles
+        set(pins, 0)         # cycle 9
+        mov(pc, y)           # cycle 10: back to "e" (Y = its address)
+
+    sm = rp2.StateMachine(0, prog, set_base=3)
+    off = prog[1]
+    sm.put(rp2.asm_pio_encode("set(pins, 1)", 0))
+    sm.put(off + 6)
+    sm.exec("set(y, {})".format(off + 5))
+    sm.active(1)
+    w.advance_to(40)
+    assert edges(w, 3) == [(0, 0), (2, 1), (9, 0)]
+    sm.active(0)
+    assert w.pio_system.sms[0].pc == off + 5
+
+
+def test_in_pins_wait_pin_and_mov_pins():
+    w = new_world()
+
+    @rp2.asm_pio(out_init=(PIO.OUT_LOW, PIO.OUT_LOW))
+    def prog():
+        in_(pins, 2)
+        push()
+        wait(1, pin, 1)         # in_base + 1 = pin 13
+        mov(pins, invert(null))  # both out pins high
+        label("e")
+        jmp("e")
+
+    w.gpio.drive_external(12, 1)
+    w.gpio.drive_external(13, 0)
+    sm = rp2.StateMachine(0, prog, in_base=12, out_base=20, in_shiftdir=PIO.SHIFT_LEFT)
+    sm.active(1)
+    w.advance_to(50)
+    assert sm.get() == 0b01
+    w.gpio.drive_external(13, 1)  # seen by the wait in cycle 50, mov in 51
+    w.advance_to(100)
+    assert edges(w, 20) == [(0, 0), (51, 1)]
+    assert edges(w, 21) == [(0, 0), (51, 1)]
+
+
+def test_restart_clears_shift_counters_and_keeps_pc():
+    w = new_world()
+
+    @rp2.asm_pio(autopush=True, push_thresh=8, in_shiftdir=PIO.SHIFT_LEFT)
+    def prog():
+        in_(x, 4)
+        label("e")
+        jmp("e")
+
+    sm = rp2.StateMachine(0, prog)
+    sm.exec("set(x, 5)")
+    sm.active(1)
+    w.advance_to(5)
+    w.sync()  # advance_to is lazy: look at the SM after syncing
+    core = w.pio_system.sms[0]
+    assert core.isr_count == 4 and core.isr == 5
+    sm.restart()
+    assert core.isr_count == 0 and core.isr == 0
+    assert core.pc == prog[1] + 1
