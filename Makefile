@@ -46,3 +46,31 @@ clean:
 
 demo: $(STAMP)
 	$(PYTHON) -m host_tools.scenario host_tools/scenarios/demo.json --out $(OUT)/demo
+
+# ---- The unit: flashing, REPL, logs, settings (host_tools/flash.py, docs/flashing.md) --------
+# PORT= serial port or pyserial URL (default: the one attached MicroPython board, found by its USB
+# id); BOARD= board config name (default: what the board names in board.txt / os.uname()).
+PORT    ?=
+BOARD   ?=
+BACKUP  ?= $(OUT)/backup
+FLASH_ARGS = $(if $(PORT),--port $(PORT)) $(if $(BOARD),--board $(BOARD))
+
+flash: $(STAMP)
+	$(PYTHON) -m host_tools.flash flash $(FLASH_ARGS)
+
+repl: $(STAMP)
+	$(PYTHON) -m host_tools.flash repl $(FLASH_ARGS)
+
+logs: $(STAMP)
+	$(PYTHON) -m host_tools.flash logs $(FLASH_ARGS) --out $(OUT)/logs
+
+backup: $(STAMP)
+	$(PYTHON) -m host_tools.flash backup $(FLASH_ARGS) --out $(BACKUP)
+
+restore: $(STAMP)
+	$(PYTHON) -m host_tools.flash restore $(FLASH_ARGS) --out $(BACKUP)
+
+# A virtual board: the real MicroPython unix port with the simulated pins on a pseudo-terminal;
+# prints its port for `make flash PORT=...` (host_tools/virtual_device.py).
+virtual-device: $(STAMP)
+	$(PYTHON) -m host_tools.virtual_device --dir $(OUT)/virtual-device
