@@ -20,9 +20,9 @@ SETTINGS_FILE = "settings.json"
 PROGRAMS_FILE = "programs.json"
 HISTORY_FILE = "history.json"
 
-FILE_MAX_BYTES = const(16384)       # anything bigger is not ours: treated as corrupt
+FILE_MAX_BYTES = const(24576)       # anything bigger is not ours: treated as corrupt
 HISTORY_MAX_RECORDS = const(100)
-HISTORY_MAX_BYTES = const(12288)
+HISTORY_MAX_BYTES = const(16384)    # ~160 bytes a record; fewer records if they carry many faults
 CUSTOM_PROGRAMS_MAX = const(20)
 MAX_NOTICES = const(10)
 CHANNELS = const(2)
@@ -151,13 +151,9 @@ class Store:
         text = json.dumps(obj)
         with open(tmp, "w") as f:
             f.write(text)
-        try:
-            os.rename(tmp, path)
-        except OSError:
-            # a port whose rename does not replace: remove, then rename (still never a partial
-            # file at path, at worst no file -> defaults)
-            self._remove(path)
-            os.rename(tmp, path)
+        # littlefs (rp2, esp32 default) and POSIX replace the old file in one step. If rename
+        # fails the old file stays whole and the .tmp is removed at the next load.
+        os.rename(tmp, path)
         return len(text)
 
     def _keep_bad(self, name, why):
