@@ -13,9 +13,9 @@
 #   gap_us         inter-phase gap.
 # Work cycle (see session.py): ramp_up_s -> on_s -> ramp_down_s -> off_s, repeated.
 #   off_s == 0 means "continuous": after the first ramp up the output stays on (TENS programs).
-#   triggered: FES; each trigger plays one ramp_up -> on -> ramp_down burst (off_s is informative).
+#   triggered: FES; each trigger plays one ramp_up -> on -> ramp_down burst (off_s informative).
 # modulation: None or dict(rate_depth=0..0.9, width_depth=0..0.9, period_s=0.1..60): rate and phase
-#   width are swept down by that fraction and back (triangle) once per period (never above the base).
+#   width are swept down by that fraction and back (triangle) once per period, never above base.
 
 from micropython import const
 
@@ -164,7 +164,8 @@ class Program:
             raise ValueError("warm-up, cool-down and ramps do not fit in %s min" % self.session_min)
         if self.mode not in MODES:
             raise ValueError("mode %r not one of %s" % (self.mode, ", ".join(MODES)))
-        if self.mode == "alternating" and self.off_s < self.ramp_up_s + self.on_s + self.ramp_down_s:
+        work_s = self.ramp_up_s + self.on_s + self.ramp_down_s
+        if self.mode == "alternating" and self.off_s < work_s:
             raise ValueError("alternating: off_s must cover the other channel's ramp up + on + "
                              "ramp down (%s s)" % (self.ramp_up_s + self.on_s + self.ramp_down_s))
         if self.mode != "sync" and (self.off_s == 0 or self.triggered):

@@ -159,7 +159,8 @@ class Session:
         t = self._t(now_ms)
         if not self._warm_ms <= t < self._work_end_ms:
             return False
-        if self._burst_start_ms >= 0 and t - self._burst_start_ms < self._ru_ms + self._on_ms + self._rd_ms:
+        burst_ms = self._ru_ms + self._on_ms + self._rd_ms
+        if self._burst_start_ms >= 0 and t - self._burst_start_ms < burst_ms:
             return False
         self._burst_start_ms = t
         return True

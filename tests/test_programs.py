@@ -1,4 +1,5 @@
 """firmware/programs.py: presets inside the PROGRAMS.md ranges, validation, flash round trip."""
+# ruff: noqa: I001  (device modules import after tests.device_path puts firmware/ on sys.path)
 import pytest
 
 from tests import device_path  # noqa: F401

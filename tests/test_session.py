@@ -1,4 +1,5 @@
 """firmware/session.py: the program engine, with property tests over random control sequences."""
+# ruff: noqa: I001  (device modules import after tests.device_path puts firmware/ on sys.path)
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st

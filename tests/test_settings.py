@@ -1,5 +1,6 @@
 """firmware/settings.py: atomic writes, validated loads, corrupt files -> defaults + notice +
 .bad copy (SAFETY rule 10), bounded usage log."""
+# ruff: noqa: I001  (device modules import after tests.device_path puts firmware/ on sys.path)
 import json
 import os
 

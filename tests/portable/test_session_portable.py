@@ -122,7 +122,7 @@ def test_alternating_ch2_works_while_ch1_rests():
     p = _prog(mode="alternating", on_s=4, off_s=8, ramp_up_s=1, ramp_down_s=1)
     s = session.Session(p)
     s.start(0)
-    for t, st, e1, e2 in _walk(s, 0, 40000, 50):
+    for t, _st, e1, e2 in _walk(s, 0, 40000, 50):
         assert e1 == 0.0 or e2 == 0.0, (t, e1, e2)      # never both working
     o = s.tick(8000)        # ch1 resting (off from 6 s), ch2 on (starts at 6 s, on from 7 s)
     assert o.channel_state[1] == "off" and o.channel_state[2] == "on"
