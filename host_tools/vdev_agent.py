@@ -209,9 +209,27 @@ def dump_state():
         with open("world.json.tmp", "w") as f:
             json.dump(st, f)
         _real_os.rename("world.json.tmp", "world.json")
+        _take_input()
     finally:
         _real_os.chdir(cwd)
         vfs.umount("/.vdev-state")
+
+
+def _take_input():
+    # state/input.json (written by a test or a tool, then consumed): a list of
+    # {"pin": n, "level": 0|1} (drive the pin from outside, like a pressed button) or
+    # {"pin": n, "release": true} (let go: the pull-up or the device drives it again)
+    try:
+        with open("input.json") as f:
+            actions = json.load(f)
+    except (OSError, ValueError):
+        return
+    _real_os.remove("input.json")
+    for a in actions:
+        if a.get("release"):
+            W.gpio.release_external(a["pin"])
+        else:
+            W.gpio.drive_external(a["pin"], a["level"])
 
 
 # ---- real-time pacing of the virtual clock, and periodic state dumps ------------------------

@@ -16,6 +16,9 @@ Folder layout (DIR, default out/virtual-device):
     DIR/state/world.json  the simulated world, rewritten every ~200 ms (wall) while code runs and
                           after every command: {"boot", "cycle", "ms", "pins": {"0": 1, ...},
                           "screen_lit", "screen": 64 strings of 128 '#'/'.', "events"}
+    DIR/state/input.json  written by you, read and removed by the device within ~200 ms:
+                          [{"pin": 18, "level": 0}] presses a button (drives GP18 low),
+                          [{"pin": 18, "release": true}] lets it go
     DIR/state/console.log everything the device printed
     DIR/state/port.txt    the pseudo-terminal path;  DIR/config.json: what the device reports
 
