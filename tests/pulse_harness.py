@@ -1,4 +1,5 @@
-"""Shared harness for pulse-engine tests: a fresh simulated Pico with the real lib/ engine.
+"""Shared harness for pulse-engine tests: a fresh simulated board ("pico" or "esp32") with the
+real lib/ engine.
 
 Common subset of CPython and MicroPython (the portable tests use it too).
 """
@@ -8,11 +9,9 @@ from host_tools import pulse_analysis
 class Rig:
     def __init__(self, board_name="pico"):
         from host_tools.sim import install
-        from host_tools.sim import world as world_mod
 
-        self.w = world_mod.new_world()
-        install.install(self.w)
-        self.board = install.load("board_config").load(board_name)
+        # the world's clock and GPIO count follow the board (ESP32: 80 MHz RMT source cycles)
+        self.w, self.board = install.board_world(board_name)
         self.engine = install.load(self.board.PULSE_ENGINE)
         self.plan_mod = install.load("pulse_plan")
         self.channels = {}

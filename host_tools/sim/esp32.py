@@ -118,7 +118,8 @@ class RMT:
             raise NotImplementedError("RMT tx_carrier is not modelled")
         pool = _pool(w)
         blocks = (num_symbols + BLOCK_SYMBOLS - 1) // BLOCK_SYMBOLS
-        if len(pool.channels) >= N_CHANNELS or pool.blocks_used() + blocks > MEM_SYMBOLS // BLOCK_SYMBOLS:
+        free_blocks = MEM_SYMBOLS // BLOCK_SYMBOLS - pool.blocks_used()
+        if len(pool.channels) >= N_CHANNELS or blocks > free_blocks:
             raise OSError(261, "ESP_ERR_NOT_FOUND")  # no free channel / memory
         self.pin = _pin_id(pin)
         w.gpio._check(self.pin)

@@ -151,11 +151,15 @@ def load(modname, paths=("firmware", "lib", "."), w=None):
     return mod
 
 
+BOARD_ALIASES = {"esp32": "esp32_devkitc"}
+
+
 def board_world(board_name="pico"):
     """A fresh world shaped for a board (its clock, GPIO count, chip flavour), with the stand-ins
     installed; returns (world, board module). The board config names the world's time base:
     SIM_HZ (default SYS_HZ), GPIO_COUNT (default 30), CHIP ("rp2040" / "esp32"); on the ESP32
     the cycle is the 80 MHz RMT source clock and machine.freq() reports SYS_HZ (the CPU)."""
+    board_name = BOARD_ALIASES.get(board_name, board_name)
     w = _world.new_world()
     install(w)
     board = load("board_config").load(board_name)
