@@ -191,7 +191,10 @@ def _w(b):
 _boot_id = CFG.get("boot_count", 0)
 
 
-def dump_state():
+_last_sig = [None]
+
+
+def dump_state(only_if_changed=False):
     pins = {}
     W.sync()
     for p in range(30):
@@ -199,6 +202,10 @@ def dump_state():
             pins[str(p)] = W.gpio.level(p)
         except Exception:
             pass
+    sig = (W.now, len(W.events), tuple(pins.values()))
+    if only_if_changed and sig == _last_sig[0]:
+        return  # nothing moved: skip the (slow) screen rendering
+    _last_sig[0] = sig
     st = {"boot": _boot_id, "cycle": W.now, "ms": W.ms(), "pins": pins,
           "screen_lit": OLED.lit(), "screen": OLED.text().split("\n"),
           "events": W.events[-20:]}
@@ -338,7 +345,7 @@ def main():
         except KeyboardInterrupt:
             err = "KeyboardInterrupt: \n"
         try:
-            dump_state()
+            dump_state(only_if_changed=True)
         except Exception:
             pass
         _w(b"\x04")

@@ -14,8 +14,9 @@ real mpremote (`fs cp/ls/rm/mkdir/sha256sum`, `exec`, `soft-reset`, `reset`, `re
 Folder layout (DIR, default out/virtual-device):
     DIR/flash/            the device's file system; board.txt holds the board name
     DIR/state/world.json  the simulated world, rewritten every ~200 ms (wall) while code runs and
-                          after every command: {"boot", "cycle", "ms", "pins": {"0": 1, ...},
-                          "screen_lit", "screen": 64 strings of 128 '#'/'.', "events"}
+                          after every command that changed time or pins: {"boot", "cycle",
+                          "ms", "pins": {"0": 1, ...}, "screen_lit", "screen": 64 strings of
+                          128 '#'/'.', "events"}
     DIR/state/input.json  written by you, read and removed by the device within ~200 ms:
                           [{"pin": 18, "level": 0}] presses a button (drives GP18 low),
                           [{"pin": 18, "release": true}] lets it go

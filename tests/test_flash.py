@@ -88,6 +88,15 @@ class VDev:
             time.sleep(0.05)
         raise AssertionError("virtual device state not reached; last: %r" % (last,))
 
+    def drive(self, actions, timeout=5):
+        """Write state/input.json and wait until the device has taken it."""
+        f = self.dir / "state" / "input.json"
+        f.write_text(json.dumps(actions))
+        end = time.monotonic() + timeout
+        while f.exists():
+            assert time.monotonic() < end, "virtual device did not take input.json"
+            time.sleep(0.02)
+
     def kill(self, sig=signal.SIGKILL):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -305,3 +314,23 @@ def test_stale_py_next_to_mpy_is_removed(tree, vdev):
     res, lines = run_flash(d.port, tree, reset=False)
     assert res["removed"] == ["/lib/ssd1306.py"]
     assert "removed /lib/ssd1306.py: it would be imported instead of /lib/ssd1306.mpy" in lines
+
+
+@needs_mp
+@pytest.mark.skipif(not (ROOT / "firmware" / "main.py").exists(), reason="no firmware/main.py")
+def test_real_firmware_boots_on_the_virtual_device(vdev):
+    """The project's own firmware, flashed like a Pico, runs its UI: the screen lights up and
+    a button press changes it."""
+    d = vdev()
+    d.state(boot=1)
+    res, _ = run_flash(d.port, ROOT)
+    assert "/main.py" in res["copied"]
+    s = d.state(boot=3, want=lambda s: s["screen_lit"] and any("#" in r for r in s["screen"]))
+    log = (d.dir / "state" / "console.log").read_bytes()
+    assert b"Traceback" not in log[log.rfind(b"MPY: soft reboot"):], log[-2000:]
+    before = s["screen"]
+    down = 17  # board_config.pico.BUTTONS["down"]
+    d.drive([{"pin": down, "level": 0}])
+    time.sleep(0.2)
+    d.drive([{"pin": down, "release": True}])
+    d.state(want=lambda s: s["screen"] != before)

@@ -1,7 +1,6 @@
 """The virtual device as a person meets it: the friendly REPL on its port (ctrl-C stops main.py,
 expressions print, compound statements, ctrl-D soft reset runs main.py again), and its pins read
 from and driven through state/ (world.json, input.json)."""
-import json
 import time
 
 import pytest
@@ -44,11 +43,10 @@ def read_until(ser, token, timeout=5.0):
 def test_pins_read_and_driven_through_state(dev):
     s = dev.state(boot=1, want=lambda s: s["pins"]["18"] == 1)
     assert s["pins"]["22"] == 0
-    (dev.dir / "state" / "input.json").write_text(json.dumps([{"pin": 18, "level": 0}]))
+    dev.drive([{"pin": 18, "level": 0}])
     s = dev.state(want=lambda s: s["pins"]["22"] == 1)
     assert s["pins"]["18"] == 0
-    assert not (dev.dir / "state" / "input.json").exists()
-    (dev.dir / "state" / "input.json").write_text(json.dumps([{"pin": 18, "release": True}]))
+    dev.drive([{"pin": 18, "release": True}])
     dev.state(want=lambda s: s["pins"]["22"] == 0 and s["pins"]["18"] == 1)
 
 
