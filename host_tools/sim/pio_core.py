@@ -95,6 +95,7 @@ class PioSystem:
         self.sleepers = []
         self.pin_chg = {}  # pin -> (cycle, level before that cycle) for PIO-driven changes
         self._running = False
+        self._levels = None
         self.steps = 0  # instructions executed (statistics)
 
     def sys_hz(self):
@@ -127,7 +128,9 @@ class PioSystem:
         """A PIO block changed its output value / direction registers at cycle t: hand every
         changed pin to the GPIO bank (it decides whether the pin's level changes)."""
         gpio = self.world.gpio
-        levels = getattr(gpio, "levels", None)
+        levels = self._levels
+        if levels is None:
+            levels = self._levels = getattr(gpio, "levels", None)
         npins = len(levels) if levels is not None else 30
         changed = outchg | oechg
         woke = False
@@ -731,11 +734,16 @@ class SmCore:
         sysm = self.system
         gidx = self.gidx
         d256 = self.d256
+        # stop before a tick t with t >= c or t * 8 + gidx >= limit_key
+        tstop = (limit_key - gidx + 7) // 8
+        if c < tstop:
+            tstop = c
+        steps = 0
         while True:
             t = self.t
-            if not once and (t >= c or t * 8 + gidx >= limit_key or sysm.resched):
-                return
-            sysm.steps += 1
+            if not once and (t >= tstop or sysm.resched):
+                break
+            steps += 1
             if self.ff is not None:
                 self.ff = None
             ew = self.exec_word
@@ -1036,7 +1044,7 @@ class SmCore:
                 self.sleep = stall
                 sysm.runnable_dirty = True
                 sysm.resched = True
-                return
+                break
             self.stalled = False
             if ew is not None:
                 self.exec_word = None
@@ -1058,4 +1066,5 @@ class SmCore:
             else:
                 self.t = self.base + ((self.n * d256) >> 8)
             if once:
-                return
+                break
+        sysm.steps += steps

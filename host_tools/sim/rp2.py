@@ -10,19 +10,29 @@
 #                 both PIO blocks in global time order), PioBlock (instruction memory, IRQ flags,
 #                 pin output registers), SmCore (one state machine).
 #
-# What this module needs from the world (host_tools/sim/world.py; a test may pass a fake):
+# What this module needs from the world (host_tools/sim/world.py, gpio.py; a test may pass a fake):
 #   world.current()            -> the current World (looked up lazily, at call time)
 #   w.now                      int, current system-clock cycle
 #   w.sys_hz                   int, system clock in Hz (125_000_000 when absent)
-#   w.gpio.set_level(pin, level, cycle, driver)   a PIO-driven output changed (only real changes)
-#   w.gpio.level(pin)          current input level of a pin (0/1)
-#   w.gpio.release(pin, cycle, driver)   optional: PIO stopped driving the pin (pindir -> input)
-#   w.gpio.set_function(pin, name)       optional: pin handed to "pio0"/"pio1" by StateMachine init
-#   w.sync()                   bring every PIO state machine up to w.now; the world implements it
-#                              as pio_core.system_for(w).run_until(w.now) (plus its own work).
-# pio_core.system_for(w) creates the PioSystem on first use and stores it as w.pio_system; it also
-# sets w.pio = [block0, block1] when the world has no PIO blocks yet.
+#   w.sync()                   runs w.pio_system.run_until(w.now) (lazy catch-up)
+#   w.schedule(cycle, fn)      used to run StateMachine.irq / PIO.irq handlers from the event queue
+#   w.gpio.set_level(pin, level, cycle, driver)   PIO output value of a pin changed ("pio0"/"pio1")
+#   w.gpio.set_dir(pin, output, cycle, driver)    PIO pindir of a pin changed
+#   w.gpio.set_function(pin, driver)              StateMachine init hands *_init pins to the block
+#   w.gpio.levels[pin] (or w.gpio.level(pin))     resulting level of a pin, read as PIO input
+# pio_core.system_for(w) creates the PioSystem on first use, stores it as w.pio_system and sets
+# w.pio = [block0, block1].
 #
+# Exact semantics chosen where the datasheet leaves room (details in pio_core.py's header):
+#   - run_until(c) runs every SM step starting before cycle c; CPU actions at w.now = c (put, exec,
+#     active, external pin drive) are seen by SM instructions from cycle c on.
+#   - a pin level or IRQ flag written by an SM in cycle t is seen by every SM from cycle t + 1;
+#     the 2-cycle GPIO input synchroniser is not modelled.
+#   - fractional divider: tick n of an SM enabled at cycle b falls on b + floor(n * D256 / 256).
+#   - IRQ flags 0-3 with a CPU handler: the handler is scheduled at (raise cycle + 1) on the world
+#     queue (the world clamps it to now, so it runs at the next advance/run_due after the sync
+#     that saw the flag); the flag is cleared when the handler runs.
+
 # Program list layout (same as MicroPython):
 #   [array('H') words, offset_pio0, offset_pio1, execctrl, shiftctrl,
 #    out_init, set_init, sideset_init]
@@ -517,3 +527,12 @@ def _pin_num(p):
             return v
     raise TypeError("cannot get a GPIO number from {!r}".format(p))
 
+
+def bootsel_button():
+    """The BOOTSEL button is never pressed in the simulation."""
+    return 0
+
+
+class DMA:
+    def __init__(self, *args, **kw):
+        raise NotImplementedError("rp2.DMA is not modelled by the simulation")
