@@ -146,6 +146,41 @@ def sim_speed(board="pico", seconds=60):
     return seconds / wall, len(pulses1) + len(pulses2), wall
 
 
+def rmt_quantum_range(board="esp32"):
+    """ESP32 RMT engine: (finest, coarsest) tick in ns over the request space (the engine takes
+    the finest divider whose pattern fits the channel memory; slow trains need coarser ticks)."""
+    r = _rig(board)
+    ch = r.channel(1)
+    divs = set()
+    for rate in (200, 100, 50, 20, 10, 5, 2, 1, 0.5):
+        for alt in (False, True):
+            for ph in (20, 1000):
+                divs.add(ch._choose(ph, 50, rate, 1, None, alt).div)
+    for brate in (0.5, 1, 50):
+        divs.add(ch._choose(100, 10, 2500, 5, brate, False).div)
+    ns = 1e9 / r.w.sys_hz
+    return min(divs) * ns, max(divs) * ns
+
+
+def rmt_skew(board="esp32"):
+    """ESP32 RMT engine: (start skew between the leg channels in ns, residual skew in ns after the
+    engine's compensation) measured on the recorded edges of the simulated RMT."""
+    r = _rig(board)
+    ch = r.channel(1)
+    plan = ch.set(phase_us=300, gap_us=50, rate_hz=100)
+    ch.start()
+    start_a = ch._rmt_a._tx["start"]
+    start_b = ch._rmt_b._tx["start"]
+    r.run_cycles(plan.period_cycles * 3)
+    ch.stop()
+    a, b = r.legs(1)
+    rise_a = [c for c, lv in a[1:] if lv == 1][0]
+    rise_b = [c for c, lv in b[1:] if lv == 1][0]
+    ns = 1e9 / r.w.sys_hz
+    residual = rise_b - rise_a - plan.phase_cycles - plan.gap_cycles
+    return (start_b - start_a) * ns, residual * ns
+
+
 def main(argv=None):
     board = "pico"
     results = {"board": board}
@@ -162,6 +197,28 @@ def main(argv=None):
     stop_c = stop_latency_cycles(board)
     results["stop_latency_us"] = stop_c * q_ns / 1000
     print("stop latency (engine, from the stop write): %d cycles" % stop_c)
+    # ESP32 (RMT engine) beside the RP2040 figures
+    eb = "esp32"
+    e_err, e_qerr, e_sets = timing_grid(eb)
+    q_fine, q_coarse = rmt_quantum_range(eb)
+    results["esp32_timing_quantum_ns"] = q_fine
+    results["esp32_timing_quantum_max_ns"] = q_coarse
+    results["esp32_timing_max_error_ns"] = e_err
+    results["esp32_timing_grid_sets"] = e_sets
+    results["esp32_quantisation_max_error_ns"] = e_qerr
+    print("esp32 timing: %d parameter sets, max error vs quantised request %.1f ns, quantum "
+          "%.1f ns (up to %.1f ns for slow trains), request->quantum %.1f ns" % (
+              e_sets, e_err, q_fine, q_coarse, e_qerr))
+    skew, residual = rmt_skew(eb)
+    results["esp32_leg_start_skew_ns"] = skew
+    results["esp32_leg_skew_residual_ns"] = residual
+    print("esp32 leg skew: channels start %.1f ns apart, residual after compensation %.1f ns" % (
+        skew, residual))
+    results["esp32_update_latency_pulses"] = update_latency(eb)
+    e_stop = stop_latency_cycles(eb, n=50)
+    results["esp32_stop_latency_us"] = e_stop * 12.5 / 1000
+    print("esp32 update latency: at most %d old pulse(s); stop latency %d cycles" % (
+        results["esp32_update_latency_pulses"], e_stop))
     speed, npulses, wall = sim_speed(board)
     results["sim_speed_x_realtime"] = round(speed, 1)
     results["sim_pulses"] = npulses

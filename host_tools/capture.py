@@ -3,6 +3,7 @@
     python -m host_tools.capture --phase-us 300 --gap-us 50 --rate-hz 50 --ms 200 --out DIR
     python -m host_tools.capture --rate-hz 100 --burst-count 10 --burst-rate-hz 2 --ms 1000 ...
     python -m host_tools.capture --channel both --alternate ...
+    python -m host_tools.capture --board esp32 ...     # the ESP32 RMT engine (12.5 ns cycles)
 
 Writes DIR/pins.vcd (wires ch1_a, ch1_b, ch2_a, ch2_b, enable), DIR/pulses.png and prints a JSON
 summary of the measured phase widths, gaps and periods in ns and the pulse count.
@@ -22,14 +23,13 @@ def run_capture(phase_us=300, gap_us=50, rate_hz=50, ms=200, channels=(1,), burs
                 burst_rate_hz=None, alternate=False, board_name="pico", amplitude_ma=0):
     """Simulate and return (world, board, plans). Raises PulseParamError on a bad request."""
     from host_tools.sim import install
-    from host_tools.sim import world as world_mod
 
-    w = world_mod.new_world()
-    install.install(w)
-    board_config = install.load("board_config")
-    board = board_config.load(board_name)
+    # the world follows the board: Pico 125 MHz cycles, ESP32 80 MHz RMT source cycles
+    w, board = install.board_world(board_name)
     output_stage = install.load("output_stage")
-    stage = output_stage.OutputStage(board)
+    # the engine imported with the stand-ins in place (its `time` must be the virtual one)
+    engine = install.load(board.PULSE_ENGINE)
+    stage = output_stage.OutputStage(board, engine)
     plans = {}
     for ch in channels:
         plans[ch] = stage.configure_pulses(ch, phase_us, gap_us, rate_hz, burst_count,
@@ -145,7 +145,8 @@ def main(argv=None):
     ap.add_argument("--alternate", action="store_true", help="alternate polarity pulse to pulse")
     ap.add_argument("--channel", default="1", choices=["1", "2", "both"])
     ap.add_argument("--ms", type=float, default=200, help="device time to simulate")
-    ap.add_argument("--board", default="pico")
+    ap.add_argument("--board", default="pico",
+                    help="pico, esp32 (= esp32_devkitc) or any board_config module name")
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument("--no-png", action="store_true")
     a = ap.parse_args(argv)

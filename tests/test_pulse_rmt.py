@@ -324,3 +324,19 @@ def test_random_updates_keep_every_pulse_whole_and_balanced(rig):
     assert violations == []
     assert all(p.balanced() for p in pulses)
     assert rig.w.events == []
+
+
+def test_capture_tool_runs_the_esp32_board(tmp_path):
+    from host_tools import capture
+
+    rc = capture.main(["--board", "esp32", "--channel", "both", "--ms", "60", "--alternate",
+                       "--out", str(tmp_path), "--no-png"])
+    assert rc == 0
+    w, board, plans = capture.run_capture(phase_us=250, gap_us=20, rate_hz=100, ms=60,
+                                          channels=(1, 2), board_name="esp32")
+    assert w.sys_hz == 80_000_000 and board.NAME == "esp32_devkitc"
+    for n in (1, 2):
+        pulses, violations = capture.measure(w, board, n)
+        assert violations == [] and len(pulses) == 6
+        assert check_train(pulses, plans[n]) == []
+    assert (tmp_path / "pins.vcd").exists()
