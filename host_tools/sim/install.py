@@ -23,6 +23,7 @@ _SIM_PREFIX = "host_tools"
 
 _loaded = []  # module names brought in by the previous load()
 _saved_time = []
+_saved_os = []
 
 
 def _repo_root():
@@ -65,13 +66,20 @@ def _standins():
     return mods
 
 
-def install(w=None):
+def install(w=None, flash=None):
     """Make w (default: the current world, created if needed) current and put the stand-ins
-    into sys.modules. Returns the world."""
+    into sys.modules. Returns the world.
+
+    flash (a host_tools.sim.flash.SimFlash, CPython only) is remembered on the world
+    (w.flash): from then on load() imports device modules with flash.os as `os` (swapped in
+    during the import like `time`, restored after) and sets each loaded module's global `open`
+    to flash.open. Without a flash nothing about `os` or `open` changes."""
     if w is None:
         w = _world.current()
     else:
         _world.set_current(w)
+    if flash is not None:
+        w.flash = flash
     mods = _standins()
     cur = sys.modules.get("time")
     if cur is not mods["time"]:
@@ -96,9 +104,35 @@ def restore_time():
         sys.modules["time"] = real
 
 
+def _install_os(w):
+    fl = getattr(w, "flash", None)
+    if fl is None:
+        return None
+    cur = sys.modules.get("os")
+    if cur is not fl.os:
+        while _saved_os:
+            _saved_os.pop()
+        _saved_os.append(cur)
+    sys.modules["os"] = fl.os
+    return fl
+
+
+def restore_os():
+    """Put the interpreter's own os back (after a load() with a flash)."""
+    if not _saved_os:
+        return
+    real = _saved_os.pop()
+    if real is None:
+        if "os" in sys.modules:
+            del sys.modules["os"]
+    else:
+        sys.modules["os"] = real
+
+
 def uninstall():
     """Remove every stand-in from sys.modules and restore time."""
     restore_time()
+    restore_os()
     for name in STANDIN_NAMES:
         if name != "time" and name in sys.modules:
             m = sys.modules[name]
@@ -135,8 +169,10 @@ def load(modname, paths=("firmware", "lib", "."), w=None):
     if modname in sys.modules:
         del sys.modules[modname]
     _add_paths(paths)
-    install(w)
+    w = install(w)
+    fl = _install_os(w)  # only with a flash (install(w, flash=...)): its os during the import
     before = set(sys.modules.keys())
+    new = []
     try:
         __import__(modname)
         mod = sys.modules[modname]
@@ -145,9 +181,18 @@ def load(modname, paths=("firmware", "lib", "."), w=None):
             if name in before or name in STANDIN_NAMES or name.startswith(_SIM_PREFIX):
                 continue
             _loaded.append(name)
+            new.append(name)
         if modname not in _loaded:
             _loaded.append(modname)
         restore_time()
+        if fl is not None:
+            restore_os()
+    if fl is not None:
+        # a module attribute `open` shadows the builtin for the code of that module
+        for name in new + [modname]:
+            m = sys.modules.get(name)
+            if m is not None and name != "os":
+                setattr(m, "open", fl.open)
     return mod
 
 
