@@ -331,3 +331,50 @@ def test_install_swaps_os_and_open_for_device_modules(tmp_path):
     mod = install.load("sim_flash_devmod", paths=(str(tmp_path), "firmware", "lib", "."))
     assert mod.os is real_os and not hasattr(mod, "open")
     install.forget_device_modules()
+
+
+def _store_world():
+    w = world.new_world()
+    fl = flash_mod.SimFlash(w, record_ops=True)
+    install.install(w, flash=fl)
+    settings = install.load("settings")
+    store = settings.Store("/")
+    old = settings.defaults()
+    store.save_settings(old)
+    w.advance_to(w.now + w.cycles(1_000_000))
+    fl.ops_log[:] = []
+    return w, fl, settings, store, old
+
+
+def test_settings_store_on_the_simulated_flash_survives_cuts():
+    """firmware/settings.py (json + os.rename) through install(world, flash=): a power cut at
+    any flash operation of save_settings leaves the old or the new settings, and load_settings
+    after the remount gives one of them with no notice."""
+    try:
+        w, fl, settings, store, old = _store_world()
+        new = dict(old)
+        new["contrast"] = 7
+        t0 = w.now
+        store.save_settings(new)
+        pts = {t0}
+        for _k, _d, s, e in fl.ops_log:
+            pts.update((s + 1, (s + e) // 2, e - 1))
+        assert len(pts) > 3
+        outcomes = set()
+        for cut in sorted(pts):
+            w, fl, settings, store, old = _store_world()
+            fl.schedule_power_cut(cut)
+            with pytest.raises(flash_mod.PowerCut):
+                store.save_settings(new)
+                w.advance_to(cut)
+                fl.sync_check()
+            fl.power_on()
+            store = settings.Store("/")
+            got = store.load_settings()
+            assert got in (old, new), cut
+            assert not store.notices
+            outcomes.add(got["contrast"])
+            assert "settings.json.tmp" not in fl.os.listdir("/")  # removed by the load
+        assert outcomes == {old["contrast"], 7}
+    finally:
+        install.forget_device_modules()

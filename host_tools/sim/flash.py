@@ -314,6 +314,11 @@ class SimFlash:
         self._after()
         return r
 
+    def sync_check(self):
+        """Raise PowerCut if the power is gone (what the next file call would do)."""
+        if self.dead:
+            raise PowerCut("flash: no power")
+
     def _after(self):
         p = self._pending
         if p is not None:
