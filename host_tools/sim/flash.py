@@ -34,7 +34,9 @@
 # it (a power cut, button edges). As in ports/rp2/rp2_flash.c, erase and program run with
 # interrupts disabled (begin_critical_flash_section): pin IRQ handlers that fall inside are held
 # and run when the operation ends (hold_irqs=True), so a STOP press during a flash write is late
-# by up to one erase on the real unit too.
+# by up to one erase on the real unit too. (machine.Timer callbacks are not held by the sim: they
+# still run at their own time; on the chip they would wait too. A callback that touches the
+# filesystem during a flash operation raises RuntimeError.)
 #
 # Power cut (power_cut(), usually from world.schedule): from that moment the chip gets no more
 # power. The operation in progress is left half done (an erase has set the first part of the
@@ -304,8 +306,14 @@ class SimFlash:
         if self.dead:
             raise PowerCut("flash: no power")
         if self.chip.view is not None:
-            # the CPU stopped during an earlier call (exception already raised once)
+            # the CPU stopped during an earlier call (exception already raised once); the
+            # runner calls reboot() / power_on() when it restarts the firmware
             raise PowerCut("flash: device stopped")
+        if self._op is not None:
+            # a scheduled callback (machine.Timer, scenario action) touched the filesystem
+            # while LittleFS is inside an erase/program: impossible on the chip (interrupts are
+            # off during flash writes) and it would corrupt LittleFS's state here
+            raise RuntimeError("flash: file access from a callback during a flash write")
         try:
             r = fn(self.fs, *args)
         except LittleFSError as e:

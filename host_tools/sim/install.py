@@ -192,7 +192,7 @@ def load(modname, paths=("firmware", "lib", "."), w=None):
         for name in new + [modname]:
             m = sys.modules.get(name)
             if m is not None and name != "os":
-                setattr(m, "open", fl.open)
+                m.open = fl.open
     return mod
 
 
