@@ -309,7 +309,8 @@ class PulseChannel:
 
     def stop(self):
         """Both legs low now: the pins leave the RMT for GPIO outputs driven low. A pulse in
-        progress is cut short: stopping fast beats finishing the pulse."""
+        progress is cut short: stopping fast beats finishing the pulse. Never blocks; the loops,
+        now unseen, are halted and released when their iteration ends."""
         busy = self._busy
         self._busy = True  # no timer-driven swap may run in the middle of this
         self._pin_a.init(Pin.OUT, value=0)
@@ -325,8 +326,10 @@ class PulseChannel:
         if was_running:
             self._halt_pending = True
         self._busy = busy
-        if not busy:
-            self.service()
+        if was_running and not busy:
+            # never block here: the timer (or the app's service()) halts the loops at their end
+            r = self._remaining() - SWAP_WINDOW_US * self._mhz // 2
+            self._arm(r if r > 0 else 0)
 
     def pending_updates(self):
         return 0 if self._queued is None else 1
