@@ -246,6 +246,20 @@ TICK_NS = 5_000_000
 _pace = [_rt.ticks_us(), 0, _rt.ticks_ms()]  # wall us at base, virtual ns at base, last dump
 
 
+KEEP = 2000  # records kept per list: a unit runs for hours, the heap is finite
+
+
+def _trim():
+    for lst in W.gpio.edges:
+        if len(lst) > 2 * KEEP:
+            del lst[:-KEEP]
+    for lst in W.pwm_log.values():
+        if len(lst) > 2 * KEEP:
+            del lst[:-KEEP]
+    if len(W.events) > 2 * KEEP:
+        del W.events[:-KEEP]
+
+
 def _tick():
     vns = W.ns()
     if SPEED > 0:
@@ -259,6 +273,7 @@ def _tick():
     now = _rt.ticks_ms()
     if _rt.ticks_diff(now, _pace[2]) >= DUMP_MS:
         _pace[2] = now
+        _trim()
         try:
             dump_state()
         except Exception:

@@ -44,6 +44,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 import tty
 from pathlib import Path
 
@@ -160,6 +161,7 @@ class Bridge:
         os.set_blocking(self.proc.stdout.fileno(), False)
         self.busy = "boot"
         self.eot = 0
+        self.started = time.monotonic()
 
     def stop_agent(self):
         if self.proc is not None:
@@ -211,6 +213,8 @@ class Bridge:
             return
         if not data:  # the process ended: machine.reset(), a crash, or killed
             code = self.proc.wait()
+            if code not in (3, 4) and time.monotonic() - self.started < 2:
+                time.sleep(2)  # failing at start: do not spin
             if code == 4:
                 self.soft_reset(raw=self.mode == "raw")
             else:
