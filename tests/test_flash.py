@@ -334,3 +334,10 @@ def test_real_firmware_boots_on_the_virtual_device(vdev):
     time.sleep(0.2)
     d.drive([{"pin": down, "release": True}])
     d.state(want=lambda s: s["screen"] != before)
+
+
+def test_syntax_error_stops_before_copying(tree, tmp_path):
+    (tree / "lib" / "broken.py").write_text("def f(:\n")
+    msg = error_of(flash.plan_files, tree, tmp_path / "b", None)
+    assert msg.startswith("mpy-cross failed, nothing was copied:\nlib/broken.py:")
+    assert msg.splitlines()[-1].startswith("What to do: fix the syntax error above")
