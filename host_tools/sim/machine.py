@@ -173,8 +173,13 @@ class PWM:
     def __init__(self, dest, *, freq=None, duty_u16=None, duty_ns=None, invert=False):
         self.pin = _pin_id(dest)
         self.world = _world.current()
-        self.slice = (self.pin >> 1) & 7
-        self.channel = self.pin & 1
+        if self.world.chip == "esp32":
+            # LEDC: every pin its own channel and timer (the model ignores timer sharing)
+            self.slice = ("ledc", self.pin)
+            self.channel = 0
+        else:
+            self.slice = (self.pin >> 1) & 7
+            self.channel = self.pin & 1
         self.invert = invert
         self._cc = 0
         self._duty = None  # ("u16", value) / ("ns", value) / None
@@ -209,6 +214,9 @@ class PWM:
         freq = int(freq)
         if freq <= 0:
             raise ValueError("freq too small")
+        if self.world.chip == "esp32":
+            self._ledc_freq(s, freq)
+            return
         if (hz + freq // 2) // freq < _TOP_MAX:
             div16 = 16
             top = (hz + freq // 2) // freq - 1
@@ -221,6 +229,25 @@ class PWM:
         if div16 >= 256 * 16:
             raise ValueError("freq too small")
         s["div16"] = div16
+        s["top"] = top
+        s["freq_set"] = True
+        for ch in s["pins"]:
+            p = s["pins"][ch]
+            if p._duty is not None:
+                p._apply()
+
+    def _ledc_freq(self, s, freq):
+        # ESP32 LEDC from the 80 MHz APB clock (the ESP32 world's cycle): duty resolution
+        # floor(log2(80 MHz / freq)) bits, at most 16 as MicroPython uses it, at least 1 (40 MHz)
+        if freq > 40_000_000:
+            raise ValueError("frequency must be from 1Hz to 40MHz")
+        ratio = self.world.sys_hz // freq
+        bits = 0
+        while ratio > 1 and bits < 16:
+            ratio >>= 1
+            bits += 1
+        top = (1 << bits) - 1
+        s["div16"] = (16 * self.world.sys_hz + freq * (top + 1) // 2) // (freq * (top + 1))
         s["top"] = top
         s["freq_set"] = True
         for ch in s["pins"]:
