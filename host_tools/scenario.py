@@ -115,12 +115,11 @@ def run_spec(spec, out_dir=None, png=True):
     from host_tools.sim import flash as flash_mod
 
     scenario_core.validate(spec)
-    flash = flash_mod.SimFlash()
-    run = scenario_core.Run(spec, flash=flash, ocr=ocr)
+    run = scenario_core.Run(spec, ocr=ocr, flash_factory=flash_mod.SimFlash)
     trace = run.run()
     result = scenario_core.trace_dict(trace)
     if out_dir is not None:
-        write_outputs(run, trace, result, flash, out_dir, png)
+        write_outputs(run, trace, result, run.flash, out_dir, png)
     return run, result
 
 

@@ -147,13 +147,15 @@ class Trace:
 class Run:
     """One scenario run. run() returns the Trace."""
 
-    def __init__(self, spec, flash=None, flash_dir=None, ocr=None, seed=1):
+    def __init__(self, spec, flash=None, flash_dir=None, ocr=None, seed=1, flash_factory=None):
         self.spec = validate(spec)
         self.board_name = spec.get("board", "pico")
         if self.board_name == "esp32":
             self.board_name = "esp32_devkitc"
         self.duration_ms = spec["duration_ms"]
-        self.flash = flash  # CPython: host_tools.sim.flash.SimFlash
+        self.flash = flash  # CPython: host_tools.sim.flash.SimFlash (made by flash_factory(world))
+        self.flash_factory = flash_factory
+        self._power_exc = (PowerLost,)
         self.flash_dir = flash_dir  # MicroPython: a real folder
         self.ocr = ocr  # callable(pixels) -> list of text rows, or None
         self.seed = seed
@@ -201,8 +203,20 @@ class Run:
         if self.physical["trigger"]:
             m.trigger(True)
         self.model = m
+        if self.flash is None and self.flash_factory is not None:
+            self.flash = self.flash_factory(w)
+            self.flash.preload(self._files)
+            pc = getattr(sys.modules.get(type(self.flash).__module__), "PowerCut", None)
+            if pc is not None:
+                self._power_exc = (PowerLost, pc)
+        elif self.flash is not None:
+            self.flash.world = w
+            if self.flash.dead and self.powered:
+                self.flash.power_on()
+            elif not self.flash.dead:
+                self.flash.reboot()
         if self.flash is not None:
-            self.flash.attach(w)
+            install.install(w, flash=self.flash)
         if self.trace is None:
             self.trace = Trace(board)
         self.trace.boots.append([w.now, None, w, board])
@@ -284,7 +298,7 @@ class Run:
             self.trace.event(t, "power_cut")
             if self.powered:
                 self.powered = False
-                if self.flash is not None and self.flash.busy():
+                if self.flash is not None and getattr(self.flash, "_op", None) is not None:
                     self.flash.power_cut()  # the write in progress raises when it returns
                 else:
                     if self.flash is not None:
@@ -339,7 +353,9 @@ class Run:
         if o is None:
             return
         w = self.world
-        last = getattr(o, "last_write_cycle", 0)
+        last = getattr(o, "last_write_cycle", None)
+        if last is None:
+            return
         if last > w.now or w.now - last < w.cycles(SETTLE_MS * 1_000_000):
             return
         if getattr(o, "frame_count", 0) == self._last_frames and self._last_pixels is not None:
@@ -360,6 +376,9 @@ class Run:
             # the simulated chip reports sys.platform of the host: the board is named on flash
             # (board_config.load reads /board.txt first), as on a custom board
             files["board.txt"] = self.board_name + "\n"
+        self._files = files
+        if self.ocr is not None:
+            self.ocr([[0] * 8] * 8)  # load what OCR needs from the host before the run
         if self.flash is not None:
             self.flash.preload(files)
         elif self.flash_dir is not None:
@@ -376,7 +395,7 @@ class Run:
                     if not self.powered:
                         # dead chip: only the physical world moves until power returns
                         w.advance_to(w.cycle_at_ns(int(self.duration_ms * 1_000_000)) + 1)
-                    install.load("main", w=w)
+                    self._load_main(w)
                     # main returned (safe mode): the chip idles in the REPL
                     w.advance_to(w.cycle_at_ns(int(self.duration_ms * 1_000_000)) + 1)
                 except Hang:
@@ -385,10 +404,6 @@ class Run:
             except world_mod.SimReset as r:
                 self.trace.event(w.ms(), "reset", reason=r.reason)
                 reason = r.reason
-            except PowerLost:
-                reason = "power_on" if self.powered else "power_cut"
-                if not self.powered:
-                    self._chip_dead(w)
             except SimulationEnd:
                 self._finish(w)
                 return self.trace
@@ -396,8 +411,30 @@ class Run:
                 self.trace.event(w.ms(), "sim_error", error=repr(e))
                 self._finish(w)
                 raise
+            except BaseException as e:  # noqa: B036 - power loss classes are BaseExceptions
+                if not isinstance(e, self._power_exc):
+                    raise
+                reason = "power_on" if self.powered else "power_cut"
+                if not self.powered:
+                    self._chip_dead(w)
             self._finish_boot(w)
             cycle = w.now + 1
+
+    def _load_main(self, w):
+        # main.py runs the app inside its import (as on the device, where it never returns).
+        # Modules it imports later (the app after the safe-mode check) must see the simulated
+        # flash too, so the builtin open() is the flash's for as long as the firmware runs.
+        if self.flash is None:
+            install.load("main", w=w)
+            return
+        import builtins
+
+        real_open = builtins.open
+        builtins.open = self.flash.open
+        try:
+            install.load("main", w=w)
+        finally:
+            builtins.open = real_open
 
     def _chip_dead(self, w):
         if self.oled is not None:

@@ -89,7 +89,17 @@ def install(w=None, flash=None):
         _saved_time.append(cur)
     for name in mods:
         sys.modules[name] = mods[name]
+    if not hasattr(sys, "print_exception"):
+        sys.print_exception = _print_exception  # MicroPython's, for device code on CPython
     return w
+
+
+def _print_exception(exc, file=None):
+    import traceback
+
+    if file is None:
+        file = sys.stdout
+    traceback.print_exception(type(exc), exc, exc.__traceback__, file=file)
 
 
 def restore_time():
