@@ -19,13 +19,16 @@ class OutputStage:
         self._sense = {}
         self._pulses = {}
         self._duty = {}
+        # ESP32 boards name an attenuation (board.ADC_ATTEN) and read calibrated microvolts;
+        # the RP2040 ADC takes no attenuation argument and reads 0-3.3 V as read_u16()
+        self._atten = getattr(board, "ADC_ATTEN", None)
         for n, c in board.CHANNELS.items():
             self._dac[n] = PWM(Pin(c["dac"]), freq=board.DAC_PWM_HZ, duty_u16=0)
             self._duty[n] = 0
-            self._sense[n] = ADC(Pin(c["sense_adc"]))
+            self._sense[n] = self._adc(c["sense_adc"])
             self._pulses[n] = engine.channel(n, board)
         self._vbus = Pin(board.VBUS_SENSE, Pin.IN)
-        self._vsys = ADC(Pin(board.VSYS_ADC))
+        self._vsys = self._adc(board.VSYS_ADC)
         self.enabled = False
 
     # -- enable ----------------------------------------------------------------------------
@@ -70,9 +73,18 @@ class OutputStage:
         """What the DAC is set to, in mA (calibrated), not what anyone asked for."""
         return self.ma_for_duty(self._duty[channel])
 
+    def _adc(self, pin):
+        if self._atten is None:
+            return ADC(Pin(pin))
+        return ADC(Pin(pin), atten=self._atten)
+
+    def _volts(self, adc):
+        if self._atten is None:
+            return adc.read_u16() * 3.3 / 65535
+        return adc.read_uv() / 1_000_000
+
     def read_current_ma(self, channel):
-        v = self._sense[channel].read_u16() * 3.3 / 65535
-        return v * self.board.SENSE_MA_PER_VOLT
+        return self._volts(self._sense[channel]) * self.board.SENSE_MA_PER_VOLT
 
     # -- pulses ------------------------------------------------------------------------------
     def pulses(self, channel):
@@ -103,5 +115,5 @@ class OutputStage:
         return self._vbus.value() == 1
 
     def battery_mv(self):
-        v = self._vsys.read_u16() * 3.3 / 65535 * self.board.VSYS_DIVIDER
+        v = self._volts(self._vsys) * self.board.VSYS_DIVIDER
         return int(v * 1000)
