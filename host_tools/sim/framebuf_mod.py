@@ -44,6 +44,9 @@ print(''.join(out))
 """
 
 _font = None
+# The host's own open(), kept at import: while the firmware runs on the simulated flash the
+# builtin open() is the flash's, but the font cache lives on the host.
+_host_open = open
 
 
 def find_micropython():
@@ -64,7 +67,7 @@ def font():
         return _font
     data = None
     if os.path.exists(FONT_CACHE):
-        with open(FONT_CACHE, "rb") as f:
+        with _host_open(FONT_CACHE, "rb") as f:
             data = f.read()
         if len(data) != 96 * 8:
             data = None
@@ -81,7 +84,7 @@ def font():
             raise RuntimeError("framebuf font: unexpected output from " + exe)
         os.makedirs(os.path.dirname(FONT_CACHE), exist_ok=True)
         tmp = FONT_CACHE + ".tmp%d" % os.getpid()
-        with open(tmp, "wb") as f:
+        with _host_open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, FONT_CACHE)
     _font = data
