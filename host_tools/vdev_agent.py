@@ -182,9 +182,15 @@ _out = open(1, "wb")
 
 
 def _w(b):
+    # the agent's own markers must get through even when a ctrl-C lands during the write
     if isinstance(b, str):
         b = b.encode()
-    _out.write(b)
+    while True:
+        try:
+            _out.write(b)
+            return
+        except KeyboardInterrupt:
+            pass
 
 
 # ---- world state for tests (state/world.json) ----------------------------------------------
@@ -326,25 +332,38 @@ def _run_file(name):
 
 def main():
     try:
+        _w(b"\x06")  # to the bridge: set up, ctrl-C may interrupt from here on
         _run_file("boot.py")
         if RUN_MAIN:
             _run_file("main.py")
+    except KeyboardInterrupt:
+        pass
     except SystemExit as e:
         _real_sys.exit(e.args[0] if e.args else 0)
     try:
         dump_state()
-    except Exception:
+    except BaseException:  # noqa: B036 - a late ctrl-C must not end the device
         pass
     _w(b"\x04\x04")
     cmd = open(CMD_FD, "rb")
     while True:
-        try:
-            head = cmd.readline()
-            if not head:
-                return
-            kind, n = head.decode().split()
-            src = cmd.read(int(n)).decode() if int(n) else ""
-        except KeyboardInterrupt:
+        head = src = None
+        interrupted = False
+        while src is None:
+            # a ctrl-C (SIGINT) may land anywhere in here: keep what was read, and if it came
+            # with a command, report the command as interrupted instead of running it
+            try:
+                if head is None:
+                    head = cmd.readline()
+                    if not head:
+                        return
+                kind, n = head.decode().split()
+                src = cmd.read(int(n)).decode() if int(n) else ""
+            except KeyboardInterrupt:
+                if head is not None:
+                    interrupted = True
+        if interrupted and kind != "D":
+            _w(b"\x04KeyboardInterrupt: \n\x04")
             continue
         if kind == "D":
             try:
@@ -361,7 +380,7 @@ def main():
             err = "KeyboardInterrupt: \n"
         try:
             dump_state(only_if_changed=True)
-        except Exception:
+        except BaseException:  # noqa: B036 - a late ctrl-C must not end the device
             pass
         _w(b"\x04")
         _w(err)

@@ -162,6 +162,8 @@ class Bridge:
         self.busy = "boot"
         self.eot = 0
         self.started = time.monotonic()
+        self.ready = False  # the agent sends \x06 once its own setup is done
+        self.held_interrupt = False
 
     def stop_agent(self):
         if self.proc is not None:
@@ -224,6 +226,14 @@ class Bridge:
                 self.mode = "friendly"
                 self.start_agent(run_main=True)
             return
+        if not self.ready and b"\x06" in data:
+            i = data.index(b"\x06")
+            self.send(self.cooked(data[:i]))
+            data = data[i + 1:]
+            self.ready = True
+            if self.held_interrupt:
+                self.held_interrupt = False
+                os.kill(self.proc.pid, signal.SIGINT)
         if self.busy is None:
             self.send(self.cooked(data))
             return
@@ -251,7 +261,10 @@ class Bridge:
                 # ctrl-C interrupts the running program; it does not reach the input queue
                 data = data.replace(b"\x03", b"")
                 if self.proc is not None and self.proc.poll() is None:
-                    os.kill(self.proc.pid, signal.SIGINT)
+                    if self.ready:
+                        os.kill(self.proc.pid, signal.SIGINT)
+                    else:  # still setting up the simulation: interrupt boot.py/main.py later
+                        self.held_interrupt = True
         self.pending += data
         self.process_input()
 
