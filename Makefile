@@ -47,6 +47,10 @@ clean:
 demo: $(STAMP)
 	$(PYTHON) -m host_tools.scenario host_tools/scenarios/demo.json --out $(OUT)/demo
 
+# The interactive simulator of the unit in the terminal (host_tools/simulator.py; keys on screen).
+sim: $(STAMP)
+	$(PYTHON) -m host_tools.simulator --out $(OUT)/sim
+
 # ---- The unit: flashing, REPL, logs, settings (host_tools/flash.py, docs/flashing.md) --------
 # PORT= serial port or pyserial URL (default: the one attached MicroPython board, found by its USB
 # id); BOARD= board config name (default: what the board names in board.txt / os.uname()).
