@@ -537,9 +537,106 @@ def save_png(snap, out_dir="out/sim"):
     return path
 
 
+def status_line(s, speed, extra=""):
+    real = " (%.1fx real)" % s.real_speed if speed not in ("paused",) else ""
+    st = "device %s  speed %s%s  boots %d%s" % (fmt_ms(s.t_ms), speed, real, s.boots, extra)
+    if s.error:
+        st += "  SIMULATION STOPPED: " + s.error
+    return st
+
+
+def terminal_png(s, speed, path, scale=1):
+    """A PNG of what the terminal shows (status, OLED, readouts, scope, legend) without a terminal:
+    text in DejaVu Sans Mono (shipped with matplotlib), the OLED drawn from its pixels."""
+    import matplotlib
+    from PIL import Image, ImageDraw, ImageFont
+
+    font_path = os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data", "fonts", "ttf",
+                             "DejaVuSansMono.ttf")
+    font = ImageFont.truetype(font_path, 12 * scale)
+    cw = int(font.getlength("M") + 0.5)
+    ch = 16 * scale
+    oled_rows = 32
+    text = [status_line(s, speed)]
+    after = [""] + readout_lines(s) + scope_lines(s) + [""] + list(LEGEND)
+    cols = max(132, max(len(x) for x in text + after) + 2)
+    rows = len(text) + oled_rows + 2 + len(after)
+    img = Image.new("RGB", (cols * cw, rows * ch), (18, 18, 28))
+    d = ImageDraw.Draw(img)
+    d.rectangle([0, 0, cols * cw, ch], fill=(48, 48, 80))
+    d.text((0, 0), text[0], font=font, fill=(230, 230, 230))
+    y0 = ch * 2
+    x0 = cw * 2
+    d.rectangle([x0 - cw // 2, y0 - ch // 2, x0 + 128 * cw + cw // 2,
+                 y0 + oled_rows * ch + ch // 2], fill=(8, 10, 24), outline=(95, 135, 175))
+    on = (120, 200, 255)
+    px_h = ch / 2.0
+    for y, row in enumerate(s.pixels):
+        for x, v in enumerate(row):
+            if v:
+                d.rectangle([x0 + x * cw, int(y0 + y * px_h), x0 + (x + 1) * cw - 1,
+                             int(y0 + (y + 1) * px_h) - 1], fill=on)
+    y = y0 + oled_rows * ch + ch
+    for line in after:
+        d.text((0, y), line, font=font, fill=(200, 200, 200))
+        y += ch
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    img.save(path)
+    return path
+
+
+def demo_screenshot(path_png, path_svg=None, flash_dir=None):
+    """Headless: start TENS on channel 1 at 12 mA, run 4 s, save the terminal as SVG (Textual)
+    and PNG (terminal_png). Used for docs/img/simulator.png."""
+    import asyncio
+    import tempfile
+
+    path_png = os.path.abspath(path_png)  # the firmware thread works in its flash folder
+    path_svg = os.path.abspath(path_svg) if path_svg else None
+    os.makedirs(os.path.dirname(path_png), exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="nmes-sim-")
+    eng = SimEngine(speed="paused", flash_dir=flash_dir or os.path.join(tmp, "flash"))
+    app = make_app(eng, out_dir=tmp)
+
+    async def go():
+        async with app.run_test(size=(134, 52)) as pilot:
+            async def run(ms):
+                t = eng.snapshot().t_ms + ms
+                eng.step(ms)
+                while eng.snapshot().t_ms < t:
+                    await pilot.pause(0.005)
+
+            async def key(k, ms):
+                await pilot.press(k)
+                await run(ms)
+
+            await run(2000)
+            for _ in range(9):
+                await key("down", 200)
+            for gap in (500, 500, 600):
+                await key("enter", gap)
+            for _ in range(12):
+                await key("up", 200)
+            await run(4000)
+            app.refresh_view()
+            await pilot.pause(0.05)
+            if path_svg:
+                d, f = os.path.split(path_svg)
+                app.save_screenshot(filename=f, path=d)
+            terminal_png(eng.snapshot(), eng.speed, path_png)
+            await pilot.press("q")
+
+    try:
+        asyncio.run(go())
+    finally:
+        eng.stop()
+    return path_png
+
+
 # -- the Textual app ----------------------------------------------------------------------------
 
 def make_app(engine, out_dir="out/sim", fps=25):
+    out_dir = os.path.abspath(out_dir)  # before the firmware thread changes the directory
     from rich.text import Text
     from textual.app import App, ComposeResult
     from textual.binding import Binding
@@ -592,12 +689,9 @@ def make_app(engine, out_dir="out/sim", fps=25):
 
         def refresh_view(self):
             s = self.engine.snapshot()
-            st = "device %s  speed %s (%.1fx real)  boots %d%s%s" % (
-                fmt_ms(s.t_ms), self.engine.speed, s.real_speed, s.boots,
+            st = status_line(s, self.engine.speed, "%s%s" % (
                 "  HOLD: press a button key" if self.hold_next else "",
-                "  " + self.message if self.message else "")
-            if s.error:
-                st += "  SIMULATION STOPPED: " + s.error
+                "  " + self.message if self.message else ""))
             self.query_one("#status", Static).update(Text(st, no_wrap=True))
             if s.seq == self._seq:
                 return
@@ -676,7 +770,14 @@ def main(argv=None):
                     help="folder holding the unit's flash (settings, custom programs, logs); "
                          "default OUT/flash, kept between runs")
     ap.add_argument("--seed", type=int, default=1, help="seed of the button contact bounce")
+    ap.add_argument("--screenshot", metavar="PNG",
+                    help="no terminal: run a short scripted session (TENS, channel 1 at 12 mA) "
+                         "and save the screen as PNG (and Textual's SVG next to it)")
     a = ap.parse_args(argv)
+    if a.screenshot:
+        demo_screenshot(a.screenshot, os.path.splitext(a.screenshot)[0] + ".svg")
+        print(a.screenshot)
+        return 0
     out = os.path.abspath(a.out)
     eng = SimEngine(speed=a.speed, seed=a.seed, flash_dir=a.flash or os.path.join(out, "flash"))
     app = make_app(eng, out_dir=out)
