@@ -172,8 +172,26 @@ def test_hold_and_faults_keys(tmp_path):
             assert s.physical["trigger"] is True
             s = await advance(pilot, eng, 400)
             assert s.physical["trigger"] is False  # a foot switch press lasts 300 ms
+            s = await key(pilot, eng, "T", 20)  # shift+t: foot switch held down
+            assert s.physical["trigger"] is True
+            s = await key(pilot, eng, "T", 20)
+            assert s.physical["trigger"] is False
             s = await key(pilot, eng, "3", 20)
             assert s.physical["load_ohm"][1] == simulator.LOAD_HIGH_OHM
+            s = await key(pilot, eng, "2", 20)
+            assert s.physical["connected"][2] is False
+            s = await key(pilot, eng, "shift+up", 20)
+            assert s.holds == ("up",)
+            s = await key(pilot, eng, "shift+up", 20)
+            assert s.holds == ()
+            t = s.t_ms
+            await pilot.press("full_stop")  # one 10 ms step while paused
+            for _ in range(500):
+                s = eng.snapshot()
+                if s.t_ms >= t + 10:
+                    break
+                await pilot.pause(0.01)
+            assert s.t_ms == t + 10
             await pilot.press("ctrl+c")
         assert not eng.thread.is_alive()
 
