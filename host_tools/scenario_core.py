@@ -173,6 +173,7 @@ class Run:
         self._last_pixels = None
         self._last_frames = -1
         self._end_cycle = 0
+        self.before_main = None  # hook: called right before main.py is imported (benchmarks)
 
     # -- worlds ------------------------------------------------------------------------------
     def _new_world(self, start_cycle, reason="power_on"):
@@ -421,6 +422,8 @@ class Run:
             cycle = w.now + 1
 
     def _load_main(self, w):
+        if self.before_main is not None:
+            self.before_main(self)
         # main.py runs the app inside its import (as on the device, where it never returns).
         # Modules it imports later (the app after the safe-mode check) must see the simulated
         # flash too, so the builtin open() is the flash's for as long as the firmware runs.

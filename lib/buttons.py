@@ -7,10 +7,10 @@
 # in poll() or get().
 #
 # Event = kind << 3 | button. Per physical press a button yields:
-#   DOWN at the debounced press, then exactly one of
-#     PRESS   released before long_ms (repeat buttons: before repeat_delay_ms)
-#     LONG    held for long_ms (non-repeat buttons; nothing more on release)
-#     REPEAT  repeat buttons held: first at repeat_delay_ms, then every repeat_ms
+#   DOWN at the debounced press, then
+#     repeat buttons (up, down): PRESS at once (at the debounced press), then REPEAT while held:
+#       first at repeat_delay_ms, then every repeat_ms
+#     other buttons, exactly one of: PRESS released before long_ms; LONG held for long_ms
 #   and RELEASE at the debounced release.
 # Step events (PRESS/REPEAT) of a repeat button are never closer than min_step_ms (100 ms: at most
 # 10 per second, the intensity rule of SAFETY.md); a PRESS that comes too soon is held back until
@@ -215,6 +215,16 @@ class Buttons:
         self._done[i] = 0
         self._next_rep[i] = time.ticks_add(now_ms, self.repeat_delay_ms)
         self._put((K_DOWN << 3) | i)
+        if self._repeat[i]:
+            # A step button steps at the press, not at the release: the screen answers within
+            # debounce + one tick. Holding it then repeats; the release adds nothing.
+            self._done[i] = 1
+            if self._step_ok(i, now_ms):
+                self._step(i, K_PRESS, now_ms)
+            elif self._pending[i]:
+                self.rate_limited += 1
+            else:
+                self._pending[i] = 1
 
     def _on_up(self, i, now_ms):
         if not self._done[i]:
