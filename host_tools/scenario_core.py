@@ -173,6 +173,7 @@ class Run:
         self._last_pixels = None
         self._last_frames = -1
         self._end_cycle = 0
+        self._oled_end = None
         self.before_main = None  # hook: called right before main.py is imported (benchmarks)
 
     # -- worlds ------------------------------------------------------------------------------
@@ -191,6 +192,7 @@ class Run:
         m = board_pico.PicoBoardModel(w, board, seed=self.seed)
         if self.oled is None:
             self.oled = m.oled
+            self._wrap_oled(board)
         elif m.oled is not None:
             w.i2c_devices[board.OLED_ADDR] = self.oled  # the panel keeps its image over a reset
             m.oled = self.oled
@@ -222,6 +224,23 @@ class Run:
             self.trace = Trace(board)
         self.trace.boots.append([w.now, None, w, board])
         return w
+
+    def _wrap_oled(self, board):
+        # remember when the last I2C transfer to the panel ended (the bus time of the stand-in:
+        # 9 bits per byte plus the address byte, start and stop, at the board's I2C clock)
+        o = self.oled
+        if o is None:
+            return
+        orig = o.write
+        hz = getattr(board, "I2C_HZ", 400_000)
+        run = self
+
+        def write(data, cycle=0):
+            orig(data, cycle)
+            w = run.world
+            run._oled_end = cycle + ((9 * (1 + len(data)) + 2) * w.sys_hz + hz - 1) // hz
+
+        o.write = write
 
     def _on_reset(self, reason):
         raise world_mod.SimReset(reason)
@@ -354,11 +373,11 @@ class Run:
         if o is None:
             return
         w = self.world
-        last = getattr(o, "last_write_cycle", None)
+        last = self._oled_end
         if last is None:
             return
         if last > w.now or w.now - last < w.cycles(SETTLE_MS * 1_000_000):
-            return
+            return  # a transfer is still going on (or only just ended)
         if getattr(o, "frame_count", 0) == self._last_frames and self._last_pixels is not None:
             return
         self._last_frames = getattr(o, "frame_count", 0)
