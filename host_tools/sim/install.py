@@ -223,6 +223,7 @@ def board_world(board_name="pico"):
     if hz != w.sys_hz or n_pins != w.gpio.n_pins:
         w = _world.new_world(hz, n_pins)
         install(w)
+        restore_time()  # like load(): the host keeps its own time until device code is loaded
     w.chip = getattr(board, "CHIP", "rp2040")
     if hz != board.SYS_HZ:
         w.cpu_hz = board.SYS_HZ
