@@ -44,7 +44,8 @@ BATTERY_CUTOFF_MV = const(3300)  # refuse / stop stimulation below this
 # Amplitude DAC: PWM into a 2nd-order RC filter, whose voltage sets a V-to-I current source:
 #   I_out[mA] = DAC_MA_PER_VOLT * V_dac, V_dac = 3.3 V * duty / 65535.
 # 3.3 V full scale -> 110 mA; the supervisor never asks more than MAX_MA.
-DAC_PWM_HZ = const(25_000)  # TOP = 4999: 0.022 mA per duty step; 2nd-order RC at 1 kHz: -56 dB ripple
+# TOP = 4999: 0.022 mA per duty step; a 2nd-order RC at 1 kHz takes the ripple down by 56 dB
+DAC_PWM_HZ = const(25_000)
 DAC_VREF_V = 3.3
 DAC_MA_PER_VOLT = 33.333  # calibration; measure on your board and edit
 DAC_OFFSET_MA = 0.0

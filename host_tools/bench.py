@@ -1,7 +1,8 @@
 """Benchmarks: `make bench`. The last line printed is one JSON object with the figures.
 
-Figures that are counts (cycles, pulses, bytes) are exact and repeatable; speed figures are wall-time
-ratios and depend on the machine. docs/performance.md records them and how to reproduce them.
+Figures that are counts (cycles, pulses, bytes) are exact and repeatable; speed figures are
+wall-time ratios and depend on the machine. docs/performance.md records them and how to reproduce
+them.
 """
 import json
 import random

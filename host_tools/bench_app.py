@@ -39,7 +39,7 @@ def button_to_screen_ms():
     w = trace.boots[0][2]
     worst = 0.0
     lat = []
-    for (name, c_press, _c_rel) in run.model.presses:
+    for (_name, c_press, _c_rel) in run.model.presses:
         t_press = c_press * 1000.0 / w.sys_hz
         frames = [tf for tf, _px in trace.frames if tf > t_press]
         if not frames:

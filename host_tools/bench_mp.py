@@ -11,8 +11,8 @@ import json
 import sys
 
 sys.path[:0] = ["", "firmware", "lib"]
-from host_tools.sim import install, world as world_mod  # noqa: E402
-from host_tools.sim import board_pico  # noqa: E402
+from host_tools.sim import board_pico, install  # noqa: E402
+from host_tools.sim import world as world_mod  # noqa: E402
 
 TICKS = 200
 

@@ -22,14 +22,15 @@ from host_tools.sim import world as world_mod
 BUTTON_NAMES = ("up", "down", "ok", "back", "stop")
 ACTIONS = ("press", "electrode", "load_ohm", "battery_mv", "usb", "trigger", "hang",
            "power_cut", "power_on", "over_current", "stall_ms", "crash")
-# Beyond the issue's list: over_current {channel, on} (a short in the bridge), stall_ms N (the
-# main loop is blocked for N ms, then goes on), crash true (an exception inside the main loop).
+# Beyond the issue's list: over_current {channel, on} (a short in the bridge), stall_ms N
+# (the main loop is blocked for N ms, then goes on), crash true (an exception in the main loop).
 MAX_DURATION_MS = 4 * 3600 * 1000
 OBSERVE_MS = 5  # the observer samples app state this often (device time)
 SETTLE_MS = 2  # an OLED frame is complete when no I2C byte came for this long
 
 
-RESET_CAUSE = {"power_on": 1, "power_cut": 1, "watchdog": 3, "soft": 5}  # machine.*_RESET values on the rp2 port
+# machine.*_RESET values of the rp2 port, per boot reason
+RESET_CAUSE = {"power_on": 1, "power_cut": 1, "watchdog": 3, "soft": 5}
 
 
 class ScenarioError(ValueError):
@@ -522,7 +523,7 @@ def amplitude_record(trace, ch):
     """[[t_ms, mA]] at every DAC change over every boot, converted with the board calibration."""
     out = []
     last = None
-    for start, end, w, board in trace.boots:
+    for _start, end, w, board in trace.boots:
         pin = board.CHANNELS[ch]["dac"]
         for c, duty in w.pwm_log.get(pin, []):
             ma = _duty_to_ma(board, duty)
@@ -563,7 +564,7 @@ def trace_dict(trace):
         # a stop zeroes the DAC and drops both legs in the same instant: a pulse cut there is a
         # deliberate stop (counted), any other broken pulse is a violation
         cuts = set()
-        for start, end, w, board in trace.boots:
+        for _start, end, w, board in trace.boots:
             for cyc, duty in w.pwm_log.get(board.CHANNELS[ch]["dac"], []):
                 if duty == 0:
                     cuts.add(cyc)

@@ -69,13 +69,12 @@ def check_invariants(steps, result, duration_ms):
                     level_at(a, t), t)
         # rises: each DAC level is reachable by the up presses made so far (1 mA each)
         for t, ma in a:
-            ups = sum(1 for tp, name, hold in presses
-                      if name == "up" and tp < t
-                      for _ in range(1 + max(0, (min(hold, t - tp) - 500) // 100)))
+            ups = sum(1 + max(0, (min(hold, t - tp) - 500) // 100)
+                      for tp, name, hold in presses if name == "up" and tp < t)
             assert ma <= ups * 1.0 + DAC_LSB_MA, "%.2f mA at %d ms after %d up steps" % (
                 ma, t, ups)
     # STOP always wins: enable low and DAC zero within 1 ms of the STOP contact
-    for tp, name, hold in presses:
+    for tp, name, _hold in presses:
         if name == "stop" and tp + 1 < duration_ms:
             assert level_at(en, tp + 1) is False, "output on after STOP at %d" % tp
             for ch in (1, 2):

@@ -43,8 +43,8 @@ def _run(spec):
         for name in os.listdir(folder):
             os.remove(folder + "/" + name)
         # packages imported with a relative path keep it: import every sim module before chdir
-        for m in ("world", "gpio", "simtime", "machine", "rp2", "pio_core", "micropython_mod", "esp32",
-                  "board_pico", "ssd1306_model", "install"):
+        for m in ("world", "gpio", "simtime", "machine", "rp2", "pio_core", "micropython_mod",
+                  "esp32", "board_pico", "ssd1306_model", "install"):
             __import__("host_tools.sim." + m)
         __import__("host_tools.pulse_analysis")
         here = os.getcwd()
