@@ -231,9 +231,13 @@ class PulseChannel:
         """Do a pending update or halt once the current loop iteration is about to end (the app
         loop calls this every tick; a one-shot timer calls it too). Returns True when no update
         is left waiting."""
-        if self._busy or (self._queued is None and not self._halt_pending):
+        if self._busy or self._rmt_a is None:
             return self._queued is None
+        # every call re-anchors the loop clock (ticks_us() differences are only unambiguous for
+        # about 9 minutes); small integers only: no allocation while nothing is queued
         r = self._remaining()
+        if self._queued is None and not self._halt_pending:
+            return True
         window = SWAP_WINDOW_US * self._mhz
         if r > window:
             if not self._armed:

@@ -340,3 +340,31 @@ def test_capture_tool_runs_the_esp32_board(tmp_path):
         assert violations == [] and len(pulses) == 6
         assert check_train(pulses, plans[n]) == []
     assert (tmp_path / "pins.vcd").exists()
+
+
+def test_loop_clock_stays_anchored_over_a_long_session(rig):
+    """ticks_us() wraps after 2**30 us (about 18 min, ambiguous after 9): with the app calling
+    service() every tick, an update after 20 minutes still lands at a loop boundary without a
+    long busy-wait."""
+    ch = rig.channel(1)
+    plan = ch.set(phase_us=300, gap_us=50, rate_hz=200)
+    ch.start()
+    for _ in range(20 * 60 * 2):  # 20 minutes, service() every 500 ms
+        rig.run_ms(500)
+        ch.service()
+    a, b = rig.legs(1)
+    mark_a, mark_b = len(a), len(b)
+    rig.run_cycles(123_457)
+    t = rig.w.now
+    new = ch.set(phase_us=200, gap_us=50, rate_hz=200)
+    assert rig.w.now == t
+    rig.run_ms(30)
+    assert rig.w.events == []
+    from tests.pulse_harness import edges_since
+
+    pulses, violations = pulse_analysis.analyse(edges_since(a, mark_a), edges_since(b, mark_b))
+    assert violations == []
+    shapes = [p.phase1 for p in pulses]
+    k = shapes.index(new.phase_cycles)
+    assert set(shapes[:k]) == {plan.phase_cycles} and set(shapes[k:]) == {new.phase_cycles}
+    assert k <= 3
