@@ -89,6 +89,7 @@ except AttributeError:  # CPython without the sim's time: same wrapping arithmet
         return ((a - b + _TICKS_HALF) & (_TICKS_PERIOD - 1)) - _TICKS_HALF
 
 _NO_FAULTS = ()
+_UNSET = object()   # "no value cached yet" (caches compare values by identity)
 _PULSE_KEYS = ("phase_us", "gap_us", "rate_hz", "burst_count", "burst_rate_hz", "alternate")
 
 
@@ -228,6 +229,25 @@ class SafetySupervisor:
         self._bad_open_ticks = [0] * n
         self._bad_reach_ticks = [0] * n
         self._over_ticks = [0] * n
+        # Allocation-free steady ticks (floats are boxed on MicroPython): level x envelope is
+        # kept for the last (level, envelope) objects, and the current-sense thresholds for the
+        # last (command, previous command) objects; an output stage with raw ADC readings
+        # (read_current_raw, current_raw_threshold) has them converted to raw counts, compared
+        # with the same result as the mA reading (lib/output_stage.py).
+        self._ap_lvl = [_UNSET] * n
+        self._ap_env = [_UNSET] * n
+        self._ap_ma = [0.0] * n
+        self._thr_cmd = [_UNSET] * n
+        self._thr_prev = [_UNSET] * n
+        self._over_ma = [0.0] * n       # reading above this: over current
+        self._reach_ma = [0.0] * n      # reading at least this: the current is reached
+        self._over_raw = [0] * n
+        self._reach_raw = [0] * n
+        raw = output_stage
+        if not (hasattr(raw, "read_current_raw") and hasattr(raw, "current_raw_threshold")):
+            raw = None
+        self._raw_src = raw
+        self._open_raw = raw.current_raw_threshold(OPEN_READ_MA) if raw is not None else 0
         self._last_tick = 0
         self._batt_low_ticks = 0
         self._batt_warn_ticks = 0
@@ -438,7 +458,14 @@ class SafetySupervisor:
                 env = 0.0
             elif env > 1:
                 env = 1.0
-            ma = self._level[ch] * env
+            lvl = self._level[ch]
+            if lvl is self._ap_lvl[ch] and env is self._ap_env[ch]:
+                ma = self._ap_ma[ch]          # the same objects: the same product
+            else:
+                ma = lvl * env
+                self._ap_lvl[ch] = lvl
+                self._ap_env[ch] = env
+                self._ap_ma[ch] = ma
             lim = self._limit[ch]
             if ma > lim:
                 ma = lim
@@ -600,19 +627,45 @@ class SafetySupervisor:
                     break
         return new
 
+    def _thresholds(self, ch, cmd, prev):
+        # the over-current and reach thresholds of this (command, previous command) pair
+        self._thr_cmd[ch] = cmd
+        self._thr_prev[ch] = prev
+        hi = cmd if cmd > prev else prev
+        lo = cmd if cmd < prev else prev
+        over = hi * (1 + OVER_FRACTION) + OVER_MARGIN_MA
+        reach = REACH_FRACTION * lo
+        self._over_ma[ch] = over
+        self._reach_ma[ch] = reach
+        src = self._raw_src
+        if src is not None:
+            self._over_raw[ch] = src.current_raw_threshold(over, True)
+            self._reach_raw[ch] = src.current_raw_threshold(reach)
+
     def _check_channel(self, ch, now_ms):
         cmd = self._cmd[ch]
         prev = self._prev_cmd[ch]
         self._prev_cmd[ch] = cmd
-        read = self.out.read_current_ma(ch)
+        if cmd is not self._thr_cmd[ch] or prev is not self._thr_prev[ch]:
+            self._thresholds(ch, cmd, prev)
+        src = self._raw_src
+        if src is not None:
+            raw = src.read_current_raw(ch)
+            over = raw >= self._over_raw[ch]
+            live = raw >= self._open_raw
+            reached = raw >= self._reach_raw[ch]
+        else:
+            read = self.out.read_current_ma(ch)
+            over = read > self._over_ma[ch]
+            live = read >= OPEN_READ_MA
+            reached = read >= self._reach_ma[ch]
         # over current: reading above the command on DEBOUNCE_TICKS consecutive informative
         # ticks (a ~0 reading between slow pulses neither confirms nor clears it)
-        hi = cmd if cmd > prev else prev
-        if read > hi * (1 + OVER_FRACTION) + OVER_MARGIN_MA:
+        if over:
             self._over_ticks[ch] += 1
             if self._over_ticks[ch] >= DEBOUNCE_TICKS:
                 return OVER_CURRENT
-        elif read >= OPEN_READ_MA:
+        elif live:
             self._over_ticks[ch] = 0
         # under current: the sense holds the peak of the latest pulse ~SENSE_HOLD_MS, so a
         # reading reflects a command of this or the previous tick (lo). A channel is "ok" at a
@@ -625,12 +678,12 @@ class SafetySupervisor:
             self._bad_open_ticks[ch] = 0
             self._bad_reach_ticks[ch] = 0
             return None
-        if read >= OPEN_READ_MA:
+        if live:
             self._ok_open_ms[ch] = now_ms
             self._bad_open_ticks[ch] = 0
         else:
             self._bad_open_ticks[ch] += 1
-        if read >= REACH_FRACTION * lo:
+        if reached:
             self._ok_reach_ms[ch] = now_ms
             self._bad_reach_ticks[ch] = 0
         else:

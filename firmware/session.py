@@ -26,7 +26,10 @@
 #   up while ch1 ramps down (overlap).
 #
 # tick() reuses one SessionOutput (its lists and pulse dicts are updated in place). Floats are
-# still boxed on MicroPython, so tick() allocates a few small floats; no lists or dicts.
+# boxed on MicroPython (every new float allocates), so the flat parts of the envelope (on, off,
+# the warm-up/cool-down plateau) store floats made once at construction and the phase logic
+# compares integer milliseconds: tick() allocates nothing there. Ramps (and modulated pulse
+# rates) still make a new float per tick; no lists, dicts or tuples.
 
 import time
 from micropython import const
@@ -107,6 +110,13 @@ class Session:
             self._mod_rate_depth = self._mod.get("rate_depth", 0.0)
             self._mod_width_depth = self._mod.get("width_depth", 0.0)
         self._warm_rate_hz = min(WARMUP_RATE_HZ, p.rate_hz)
+        # the envelope values of the flat parts, scaled once (the same products tick() would make)
+        self._one_scaled = 1.0 * intensity_scale
+        self._warm_env = WARMUP_ENVELOPE * 1.0 * intensity_scale
+        # what _ramped/_cycle_env/_burst_env found (attributes, not a tuple: nothing allocated)
+        self._env = 0.0
+        self._st = IDLE
+        self._left = 0
         self.out = SessionOutput(channels)
         self._running = False
         self._paused = False
@@ -223,11 +233,16 @@ class Session:
         # warm-up / cool-down: WARMUP_ENVELOPE reached by a ramp in and left by a ramp out
         ru = min(self._ru_ms, length_ms // 2) or 1
         rd = min(self._rd_ms, length_ms // 2) or 1
-        f = min(1.0, pos_ms / ru, (length_ms - pos_ms) / rd)
-        f = min(f, self._resume_factor(pos_ms, state))
-        env = WARMUP_ENVELOPE * f * self.scale
-        if env < 0:
-            env = 0.0
+        rest = length_ms - pos_ms
+        r = self._resume_factor(pos_ms, state)
+        if pos_ms >= ru and rest >= rd and r == 1.0:
+            env = self._warm_env            # the plateau: both ramp fractions are >= 1.0
+        else:
+            f = min(1.0, pos_ms / ru, rest / rd)
+            f = min(f, r)
+            env = WARMUP_ENVELOPE * f * self.scale
+            if env < 0:
+                env = 0.0
         out = self.out
         out.state = state
         out.countdown_ms = length_ms - pos_ms
@@ -247,56 +262,78 @@ class Session:
     def _work(self, t):
         out = self.out
         p = self.program
-        final = (self._work_end_ms - t) / self._rd_ms      # final ramp down toward work end
+        rem = self._work_end_ms - t
+        # final ramp down toward work end: rem / rd, which is >= 1.0 (never below an envelope)
+        # until rem < rd, so it is only computed from there
+        final = rem / self._rd_ms if rem < self._rd_ms else None
         self._set_work_pulses(t)
         for ch in out.channels:
             if p.triggered:
-                env, state, left = self._burst_env(t)
+                self._burst_env(t)
             else:
-                env, state, left = self._cycle_env(t - self._cycle_origin_ms - self._shift_ms[ch])
+                self._cycle_env(t - self._cycle_origin_ms - self._shift_ms[ch])
+            env = self._env
+            state = self._st
+            left = self._left
             if left < 0:
                 left = self._work_end_ms - self._rd_ms - t
-            if final < env:
+            if final is not None and final < env:
                 env = final
                 state = RAMP_DOWN
-                left = self._work_end_ms - t
+                left = rem
             if env < 0:
                 env = 0.0
-            out.envelope[ch] = env * self.scale
+            out.envelope[ch] = self._scaled(env)
             out.channel_state[ch] = state
             if ch == 1:
                 out.state = state
                 out.countdown_ms = left
 
+    def _scaled(self, env):
+        # env * scale, with the products of the flat parts made once (no float allocated)
+        if env == 1.0:
+            return self._one_scaled
+        if env == 0.0:
+            return 0.0
+        if self.scale == 1.0:
+            return env
+        return env * self.scale
+
+    def _found(self, env, state, left):
+        self._env = env
+        self._st = state
+        self._left = left
+
     def _ramped(self, pos):
         # envelope, state, ms left in that state for a position inside ramp_up/on/ramp_down
         ru = self._ru_ms
         if pos < ru:
-            return pos / ru, RAMP_UP, ru - pos
+            return self._found(pos / ru, RAMP_UP, ru - pos)
         pos -= ru
         if pos < self._on_ms:
-            return 1.0, ON, self._on_ms - pos
+            return self._found(1.0, ON, self._on_ms - pos)
         pos -= self._on_ms
         if pos < self._rd_ms:
-            return 1.0 - pos / self._rd_ms, RAMP_DOWN, self._rd_ms - pos
-        return 0.0, OFF, self._off_ms - (pos - self._rd_ms)
+            return self._found(1.0 - pos / self._rd_ms, RAMP_DOWN, self._rd_ms - pos)
+        return self._found(0.0, OFF, self._off_ms - (pos - self._rd_ms))
 
     def _cycle_env(self, pos):
         if pos < 0:                         # this channel's first turn has not come yet
-            return 0.0, OFF, -pos
+            return self._found(0.0, OFF, -pos)
         if self._continuous:
             if pos < self._ru_ms:
-                return pos / self._ru_ms, RAMP_UP, self._ru_ms - pos
-            return 1.0, ON, -1     # continuous: "on" until the final ramp (countdown set by _work)
+                return self._found(pos / self._ru_ms, RAMP_UP, self._ru_ms - pos)
+            # continuous: "on" until the final ramp (countdown set by _work)
+            return self._found(1.0, ON, -1)
         return self._ramped(pos % self._cycle_ms)
 
     def _burst_env(self, t):
         if self._burst_start_ms < 0:
-            return 0.0, WAITING_TRIGGER, 0
+            return self._found(0.0, WAITING_TRIGGER, 0)
         pos = t - self._burst_start_ms
         if pos >= self._ru_ms + self._on_ms + self._rd_ms:
             self._burst_start_ms = -1
-            return 0.0, WAITING_TRIGGER, 0
+            return self._found(0.0, WAITING_TRIGGER, 0)
         return self._ramped(pos)
 
     # --- pulse parameters (dicts updated in place) ---------------------------------------------

@@ -29,6 +29,7 @@ class OutputStage:
             self._pulses[n] = engine.channel(n, board)
         self._vbus = Pin(board.VBUS_SENSE, Pin.IN)
         self._vsys = self._adc(board.VSYS_ADC)
+        self._batt_num, self._batt_den = self._battery_ratio()
         self.enabled = False
 
     # -- enable ----------------------------------------------------------------------------
@@ -78,13 +79,52 @@ class OutputStage:
             return ADC(Pin(pin))
         return ADC(Pin(pin), atten=self._atten)
 
-    def _volts(self, adc):
+    def _raw(self, adc):
         if self._atten is None:
-            return adc.read_u16() * 3.3 / 65535
-        return adc.read_uv() / 1_000_000
+            return adc.read_u16()
+        return adc.read_uv()
+
+    def _volts_of(self, raw):
+        if self._atten is None:
+            return raw * 3.3 / 65535
+        return raw / 1_000_000
+
+    def _volts(self, adc):
+        return self._volts_of(self._raw(adc))
 
     def read_current_ma(self, channel):
         return self._volts(self._sense[channel]) * self.board.SENSE_MA_PER_VOLT
+
+    # Allocation-free current checks (floats are boxed on MicroPython): the supervisor compares
+    # raw ADC readings with thresholds converted to raw readings once, when the threshold changes.
+    def read_current_raw(self, channel):
+        """The current-sense ADC reading (read_u16, or microvolts on ESP32): an int."""
+        return self._raw(self._sense[channel])
+
+    def current_raw_threshold(self, ma, strict=False):
+        """The smallest raw reading r whose read_current_ma is > ma (strict) or >= ma: the
+        same float arithmetic as read_current_ma, so `read_current_ma(ch) > ma` is exactly
+        `read_current_raw(ch) >= current_raw_threshold(ma, True)`. Past the top of the
+        ADC range: top + 1 (never reached)."""
+        k = self.board.SENSE_MA_PER_VOLT
+        top = 65535 if self._atten is None else 0x3FFFFFFE  # top + 1: still a small int
+
+        def ok(r):
+            v = self._volts_of(r) * k
+            return v > ma if strict else v >= ma
+
+        if not ok(top):
+            return top + 1
+        if ok(0):
+            return 0
+        full = self._volts_of(top) * k
+        r = int(ma / full * top)
+        r = 0 if r < 0 else (top if r > top else r)
+        while not ok(r):
+            r += 1
+        while r > 0 and ok(r - 1):
+            r -= 1
+        return r
 
     # -- pulses ------------------------------------------------------------------------------
     def pulses(self, channel):
@@ -115,5 +155,24 @@ class OutputStage:
         return self._vbus.value() == 1
 
     def battery_mv(self):
-        v = self._volts(self._vsys) * self.board.VSYS_DIVIDER
+        """Battery (VSYS) in mV, an int. Integer arithmetic when the divider is a whole number
+        (no float allocated: the supervisor and the UI read it every tick)."""
+        raw = self._raw(self._vsys)
+        num = self._batt_num
+        if num:
+            return raw * num // self._batt_den
+        v = self._volts_of(raw) * self.board.VSYS_DIVIDER
         return int(v * 1000)
+
+    def _battery_ratio(self):
+        # mV = raw * 3300 * divider / 65535 (read_u16), or uV * divider / 1000 (read_uv), as a
+        # reduced fraction so the product stays a small int on a 32-bit port
+        div = self.board.VSYS_DIVIDER
+        if int(div) != div or div <= 0:
+            return 0, 1
+        div = int(div)
+        num, den = (3300 * div, 65535) if self._atten is None else (div, 1000)
+        a, b = num, den
+        while b:
+            a, b = b, a % b
+        return num // a, den // a
