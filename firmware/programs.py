@@ -70,8 +70,32 @@ def _check_range(name, value, lo, hi, unit):
         raise ValueError("%s = %s %s outside %s-%s %s" % (name, value, unit, lo, hi, unit))
 
 
+def _own(p, name, v):
+    d = getattr(Program, name)
+    if type(v) is not type(d) or v != d:
+        setattr(p, name, v)
+
+
 class Program:
     """One stimulation program. Plain attributes; dict-like access through p["rate_hz"]."""
+
+    # The defaults live on the class: an instance stores only the fields given a value other
+    # than the default (RAM: every preset is built at import). Reads are the same.
+    on_s = 10
+    off_s = 10
+    ramp_up_s = 2
+    ramp_down_s = 2
+    warmup_s = 0
+    cooldown_s = 0
+    session_min = 20
+    mode = "sync"
+    burst_count = 1
+    burst_rate_hz = None
+    modulation = None
+    triggered = False
+    source = ""
+    alternate = False
+    gap_us = GAP_DEFAULT_US
 
     def __init__(self, key, name, rate_hz, phase_us, on_s=10, off_s=10, ramp_up_s=2,
                  ramp_down_s=2, warmup_s=0, cooldown_s=0, session_min=20, mode="sync",
@@ -81,21 +105,22 @@ class Program:
         self.name = name
         self.rate_hz = rate_hz
         self.phase_us = phase_us
-        self.gap_us = gap_us
-        self.on_s = on_s
-        self.off_s = off_s
-        self.ramp_up_s = ramp_up_s
-        self.ramp_down_s = ramp_down_s
-        self.warmup_s = warmup_s
-        self.cooldown_s = cooldown_s
-        self.session_min = session_min
-        self.mode = mode
-        self.burst_count = burst_count
-        self.burst_rate_hz = burst_rate_hz
-        self.modulation = modulation
-        self.triggered = triggered
-        self.source = source
-        self.alternate = alternate
+        # a value of the default's type and value reads the same from the class
+        _own(self, "gap_us", gap_us)
+        _own(self, "on_s", on_s)
+        _own(self, "off_s", off_s)
+        _own(self, "ramp_up_s", ramp_up_s)
+        _own(self, "ramp_down_s", ramp_down_s)
+        _own(self, "warmup_s", warmup_s)
+        _own(self, "cooldown_s", cooldown_s)
+        _own(self, "session_min", session_min)
+        _own(self, "mode", mode)
+        _own(self, "burst_count", burst_count)
+        _own(self, "burst_rate_hz", burst_rate_hz)
+        _own(self, "modulation", modulation)
+        _own(self, "triggered", triggered)
+        _own(self, "source", source)
+        _own(self, "alternate", alternate)
 
     # dict-like access (the contract calls a program "a dict-like object")
     def __getitem__(self, name):
