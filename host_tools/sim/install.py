@@ -164,12 +164,26 @@ def _add_paths(paths):
             sys.path.insert(0, full)
 
 
+_DEVICE_DIRS = ("/firmware/", "/lib/", "/board_config/")
+
+
 def forget_device_modules():
-    """Drop the modules the previous load() imported, so the next import is fresh."""
+    """Drop the modules the previous load() imported, and any other device module (firmware/,
+    lib/, board_config/) someone imported directly, so the next import is fresh: a device module
+    left over from another test could hold another world's stand-ins or flash."""
     while _loaded:
         name = _loaded.pop()
         if name in sys.modules:
             del sys.modules[name]
+    root = _repo_root()
+    prefixes = [root + d for d in _DEVICE_DIRS]
+    rel = [d[1:] for d in _DEVICE_DIRS]  # modules imported through relative sys.path entries
+    for name in list(sys.modules.keys()):
+        f = getattr(sys.modules[name], "__file__", None) or ""
+        for pre in prefixes + rel:
+            if f.startswith(pre):
+                del sys.modules[name]
+                break
 
 
 def load(modname, paths=("firmware", "lib", "."), w=None):
