@@ -53,8 +53,12 @@ def run(spec, tmp_path=None):
     return scenario.run_spec(spec, None, png=False)
 
 
-def spec(steps, duration_ms, files=None):
-    return {"board": "pico", "duration_ms": duration_ms, "files": files or {},
+CURRENT_BOARD = ["pico"]  # the safety scenarios set it per test (both boards)
+
+
+def spec(steps, duration_ms, files=None, board=None):
+    return {"board": board or CURRENT_BOARD[0], "duration_ms": duration_ms,
+            "files": files or {},
             "steps": steps.steps if isinstance(steps, Steps) else steps}
 
 
