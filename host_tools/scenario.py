@@ -102,12 +102,14 @@ def contact_sheet(frames, path, cols=6, scale=2, max_frames=60):
 
 # -- run --------------------------------------------------------------------------------------
 
-def run_file(path, out_dir, png=True):
+def run_file(path, out_dir, png=True, board=None):
     with open(path) as f:
         try:
             spec = json.load(f)
         except ValueError as e:
             raise scenario_core.ScenarioError("%s is not valid JSON: %s" % (path, e)) from None
+    if board is not None and isinstance(spec, dict):
+        spec["board"] = board
     return run_spec(spec, out_dir, png)
 
 
@@ -158,9 +160,11 @@ def main(argv=None):
     ap.add_argument("scenario", help="scenario JSON file")
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument("--no-png", action="store_true", help="skip OLED PNGs (faster)")
+    ap.add_argument("--board", choices=["pico", "esp32"], default=None,
+                    help="run on this board whatever the file says")
     a = ap.parse_args(argv)
     try:
-        run, result = run_file(a.scenario, a.out, png=not a.no_png)
+        run, result = run_file(a.scenario, a.out, png=not a.no_png, board=a.board)
     except scenario_core.ScenarioError as e:
         print("scenario: %s" % e, file=sys.stderr)
         return 2

@@ -770,6 +770,8 @@ def main(argv=None):
                     help="folder holding the unit's flash (settings, custom programs, logs); "
                          "default OUT/flash, kept between runs")
     ap.add_argument("--seed", type=int, default=1, help="seed of the button contact bounce")
+    ap.add_argument("--board", choices=["pico", "esp32"], default="pico",
+                    help="reference board: pico (RP2040, PIO engine) or esp32 (DevKitC, RMT)")
     ap.add_argument("--screenshot", metavar="PNG",
                     help="no terminal: run a short scripted session (TENS, channel 1 at 12 mA) "
                          "and save the screen as PNG (and Textual's SVG next to it)")
@@ -779,7 +781,8 @@ def main(argv=None):
         print(a.screenshot)
         return 0
     out = os.path.abspath(a.out)
-    eng = SimEngine(speed=a.speed, seed=a.seed, flash_dir=a.flash or os.path.join(out, "flash"))
+    eng = SimEngine(speed=a.speed, seed=a.seed, board=a.board,
+                    flash_dir=a.flash or os.path.join(out, "flash"))
     app = make_app(eng, out_dir=out)
     try:
         app.run()
