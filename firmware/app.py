@@ -19,7 +19,7 @@ import settings
 import ssd1306
 import ui
 
-TICK_MS = const(10)  # loop period
+TICK_MS = const(10)  # loop period (buttons are sampled twice per tick: see ui_step)
 WDT_TIMEOUT_MS = const(1000)  # a loop stalled this long resets the chip
 TRIGGER_STABLE_TICKS = const(2)  # foot switch debounce: 20 ms low
 
@@ -115,12 +115,32 @@ class App:
         else:
             self._trigger_low = 0
 
+    def ui_step(self, now_ms):
+        """Half-way through a tick: sample the buttons again and, if a press came, answer it on
+        the screen at once (the session and supervisor act on it at the next full tick, at most
+        5 ms later). Halves the press-to-screen time; allocation-free when nothing is pressed."""
+        b = self.buttons
+        if not b.poll(now_ms):
+            return
+        u = self.ui
+        ev = b.get()
+        while ev:
+            u.handle(ev, now_ms)
+            ev = b.get()
+        if u.render(self.display):
+            self.display.show()
+
     def run(self):
         deadline = time.ticks_ms()
+        half = TICK_MS // 2
         while True:
             self.step(time.ticks_ms())
             deadline = time.ticks_add(deadline, TICK_MS)
             wait = time.ticks_diff(deadline, time.ticks_ms())
+            if wait > half:
+                time.sleep_ms(wait - half)
+                self.ui_step(time.ticks_ms())
+                wait = time.ticks_diff(deadline, time.ticks_ms())
             if wait > 0:
                 time.sleep_ms(wait)
             else:
