@@ -412,6 +412,9 @@ class Run:
             self.hung = False
             self._schedule_steps(w)
             try:
+                # steps at the boot instant (e.g. BACK held at power-on) act before main.py runs
+                if self.powered:
+                    w.run_due()
                 try:
                     if not self.powered:
                         # dead chip: only the physical world moves until power returns
