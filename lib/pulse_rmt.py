@@ -25,6 +25,15 @@
 #   its rest. To bound that busy-wait, the swap is done only when the iteration has less than
 #   SWAP_WINDOW_US left: a one-shot machine.Timer (and every service() call) fires inside that
 #   window. The rest at the switch is longer than planned by the restart time (2 x skew).
+# - One swap at a time, across channels. A swap is only safe if nothing runs between its window
+#   check and the loops' ends: another channel's timer callback doing its own swap there (up to
+#   SWAP_WINDOW_US busy, plus the restart) made the check stale, so loop_count(0) found the
+#   iteration already over and busy-waited a whole one (200 ms at 5 Hz), and if it came between
+#   the legs' loop_count(0) calls, leg B played an iteration alone. So the window check and the
+#   swap hold a module-wide flag; a service() that finds it held (a timer callback of another
+#   channel) only marks its channel, and the holder services the marked channels when it is
+#   done, inside what is left of the same SWAP_WINDOW_US (one call never busy-waits longer);
+#   a channel whose loop end falls outside that waits for its timer (one more iteration at worst).
 # - Stop within one phase: stop() hands both leg pins back to the GPIO matrix as outputs driven low
 #   (Pin.init(Pin.OUT, value=0) disconnects the RMT signal from the pad at once). The loops keep
 #   running unseen until their iteration ends, then they are halted and released the same way as
@@ -44,6 +53,10 @@ SWAP_WINDOW_US = const(3000)  # longest CPU busy-wait for a loop to end
 # Dividers dividing 160 source cycles (2 us: dead time + tolerance on the reference board), so a
 # gap of at least that never rounds below it.
 DIVIDERS = (1, 2, 4, 5, 8, 10, 16, 20, 40, 80, 160)
+
+_channels = []  # every PulseChannel, for the deferred services (see service())
+_swapping = False  # a channel is between its window check and the end of its swap
+_deferred = False  # a service() found _swapping set and marked its channel
 
 
 class _Pattern:
@@ -147,11 +160,13 @@ class PulseChannel:
         self._queued = None  # a _Pattern waiting for the next loop boundary
         self._halt_pending = False
         self._busy = False
+        self._deferred = False  # service() called during another channel's swap: redo after it
         self._t0 = 0  # ticks_us() when leg A's current loop started
         self._off = 0  # correction to _t0, in source cycles
         self._length = 1  # iteration length in source cycles
         self.plan = None
         self.running = False
+        _channels.append(self)
 
     # -- parameters --------------------------------------------------------------------------
     def _choose(self, phase_us, gap_us, rate_hz, burst_count, burst_rate_hz, alternate):
@@ -231,6 +246,34 @@ class PulseChannel:
         """Do a pending update or halt once the current loop iteration is about to end (the app
         loop calls this every tick; a one-shot timer calls it too). Returns True when no update
         is left waiting."""
+        global _swapping, _deferred
+        if self._busy or self._rmt_a is None:
+            return self._queued is None
+        if _swapping:
+            # another channel's swap is under way (this is a callback that ran inside it): a
+            # swap here would make its window check stale. It services this channel when done.
+            self._deferred = True
+            _deferred = True
+            return self._queued is None
+        _swapping = True
+        t_start = time.ticks_us()
+        try:
+            done = self._service(SWAP_WINDOW_US * self._mhz)
+            # channels whose service() ran during this swap, inside the rest of the same window
+            while _deferred:
+                _deferred = False
+                for c in _channels:
+                    if c._deferred:
+                        c._deferred = False
+                        left = SWAP_WINDOW_US - time.ticks_diff(time.ticks_us(), t_start)
+                        c._service(left * self._mhz if left > 0 else 0)
+        finally:
+            _swapping = False
+        return done and self._queued is None
+
+    def _service(self, window):
+        """service() with the module-wide swap flag held; swaps only if the loop ends within
+        `window` source cycles (the rest of SWAP_WINDOW_US), else leaves it to the timer."""
         if self._busy or self._rmt_a is None:
             return self._queued is None
         # every call re-anchors the loop clock (ticks_us() differences are only unambiguous for
@@ -238,10 +281,10 @@ class PulseChannel:
         r = self._remaining()
         if self._queued is None and not self._halt_pending:
             return True
-        window = SWAP_WINDOW_US * self._mhz
         if r > window:
             if not self._armed:
-                self._arm(r - window // 2)
+                r -= SWAP_WINDOW_US * self._mhz // 2
+                self._arm(r if r > 0 else 0)
             return False
         self._busy = True
         try:

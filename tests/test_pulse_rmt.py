@@ -368,3 +368,69 @@ def test_loop_clock_stays_anchored_over_a_long_session(rig):
     k = shapes.index(new.phase_cycles)
     assert set(shapes[:k]) == {plan.phase_cycles} and set(shapes[k:]) == {new.phase_cycles}
     assert k <= 3
+
+
+def _block_log(rig, monkeypatch):
+    """Wrap set()/service() of the engine: every call's CPU time (virtual cycles it held the
+    caller, timer callbacks included) goes to the returned list as (cycles, leg_a, name)."""
+    cls = rig.engine.PulseChannel
+    log = []
+    for name in ("set", "service"):
+        orig = getattr(cls, name)
+
+        def wrap(self, *a, _o=orig, _n=name, **k):
+            t0 = rig.w.now
+            r = _o(self, *a, **k)
+            log.append((rig.w.now - t0, self.leg_a, _n))
+            return r
+
+        monkeypatch.setattr(cls, name, wrap)
+    return log
+
+
+def test_two_channels_updated_back_to_back_never_block_longer_than_the_window(monkeypatch):
+    """A program going from its 5 Hz warm-up to 50 Hz work updates both channels at the same
+    app tick. Each channel's swap (from its one-shot timer or the app's service()) busy-waits for
+    its own loop end; the other channel's timer must never run its own swap in the middle of
+    that one (between the window check and loop_count(0), or between the legs' loop_count(0)),
+    which made a stale window check wait out a whole 200 ms iteration (timing_missed in the
+    whole firmware) with leg B playing one iteration alone. At many random moments and start
+    offsets: no set()/service() call, timer-driven or not, holds the CPU longer than the swap
+    window (plus the two write_pulses() calls of the restart), every pulse stays whole and
+    balanced, and both channels reach the new rate within two old iterations."""
+    rnd = Rng(11)
+    limit_ms = 3.5
+    for trial in range(60):
+        rig = Rig("esp32")
+        log = _block_log(rig, monkeypatch)
+        c1, c2 = rig.channel(1), rig.channel(2)
+        old = c1.set(phase_us=300, gap_us=50, rate_hz=5)
+        c2.set(phase_us=300, gap_us=50, rate_hz=5)
+        c1.start()
+        if trial % 3:  # the app starts both in one tick; also try other loop offsets
+            rig.run_cycles(rnd.randint(0, old.period_cycles))
+        c2.start()
+        rig.run_cycles(rnd.randint(1, 3 * old.period_cycles))
+        t_set = rig.w.now
+        new1 = c1.set(phase_us=280, gap_us=50, rate_hz=50)
+        new2 = c2.set(phase_us=250, gap_us=50, rate_hz=50)
+        tick = rig.ms(rnd.choice([1, 5, 10, 20]))
+        while rig.w.now - t_set < 3 * old.period_cycles:  # the app's loop: service every tick
+            rig.run_cycles(tick)
+            c1.service()
+            c2.service()
+        assert c1.pending_updates() == 0 and c2.pending_updates() == 0
+        worst = max(log)
+        assert worst[0] <= rig.ms(limit_ms), "trial %d: %s blocked %.1f ms" % (
+            trial, worst[1:], worst[0] / rig.ms(1))
+        assert rig.w.events == []
+        c1.stop()
+        c2.stop()
+        for n, new in ((1, new1), (2, new2)):
+            pulses, violations = rig.pulses(n)
+            assert violations == [], (trial, n, violations[:3])
+            assert all(p.balanced() for p in pulses)
+            k = [p.phase1 for p in pulses].index(new.phase_cycles)
+            assert pulses[k].start - t_set <= 2 * old.period_cycles + rig.ms(1), (trial, n)
+            assert set(p.phase1 for p in pulses[:k]) == {old.phase_cycles}, (trial, n, k, t_set, [(p.start, p.phase1) for p in pulses[:3]])
+            assert set(p.phase1 for p in pulses[k:]) == {new.phase_cycles}
