@@ -10,6 +10,13 @@
 #                              # and passes its output to supervisor.apply and ui.update
 #   ui.power_off_requested     # idle for settings["auto_off_min"] minutes with no session
 #
+# Custom programs: a LONG press of OK on a program's detail screen opens the editor (EDIT) on a
+# copy (a preset gives a new custom program "My <name>", key c1, c2, ...). UP/DOWN step the selected
+# field, Program.validate() decides (an impossible value is refused with a message and nothing
+# changes), OK goes to the next field and on the last one saves (store.save_program: flash), BACK
+# cancels. A LONG press of BACK on a custom program's detail asks to delete it (DELETE, OK
+# confirms). The editor never starts output.
+#
 # Rules kept here (SAFETY.md): STOP works in every state, locked or not, and is acted on at the
 # debounced press (not the release); a locked keypad changes nothing but STOP (and the BACK+OK
 # unlock combo); a press that wakes a dimmed screen does nothing else (the rest of that press is
@@ -23,6 +30,7 @@ from micropython import const
 import time
 
 import buttons as B
+import programs as progmod
 import screens
 
 VERSION = "0.1.0"
@@ -37,8 +45,10 @@ ALERT = const(6)
 SETTINGS = const(7)
 HISTORY = const(8)
 DONE = const(9)
+EDIT = const(10)
+DELETE = const(11)
 SCREEN_NAMES = ("splash", "list", "detail", "check", "run", "pause", "alert", "settings",
-                "history", "done")
+                "history", "done", "edit", "delete")
 
 DIM_AFTER_MS = const(30000)
 SPLASH_MS = const(1500)
@@ -48,6 +58,14 @@ _MENU = ("Programs", "Settings", "History")
 _SETTINGS_ITEMS = ("Contrast", "Sound", "Auto-off", "Keypad lock", "Cap ch1", "Cap ch2")
 _CONTRASTS = (32, 64, 128, 192, 255)
 _AUTO_OFF = (0, 5, 10, 20, 30, 60)
+
+# The program editor: the fields, as labels and units on the screen (rows of 16 characters).
+EDIT_FIELDS = ("rate_hz", "phase_us", "on_s", "off_s", "ramp_up_s", "ramp_down_s", "session_min",
+               "mode")
+_EDIT_LABELS = ("Rate", "Width", "On", "Off", "Ramp+", "Ramp-", "Time", "Mode")
+_EDIT_UNITS = (" Hz", " us", " s", " s", " s", " s", " min", "")
+_EDIT_ROWS = const(5)  # fields visible at once (rows 1-5); row 6 message, row 7 help
+_MODE_TEXT = ("sync", "alternate", "reciprocal")
 
 _ALERT_TEXT = {
     "open_circuit": "Electrode off",
@@ -107,6 +125,9 @@ class UI:
         self._sig_new = [0] * 12
         self._lines = None
         self.history = None
+        self.edit = None  # the Program being edited (a copy), EDIT screen
+        self.edit_index = -1  # its place in self.programs (-1: new, appended on save)
+        self.edit_msg = ""  # refusal message on the EDIT screen
         self.power_off_requested = False  # idle for auto_off_min with no session running
         self.requests = 0  # count of requests made to session / supervisor (for traces)
 
@@ -136,7 +157,15 @@ class UI:
             return
         if self.locked:
             return
-        if kind == B.K_DOWN or kind == B.K_RELEASE or kind == B.K_LONG:
+        if kind == B.K_LONG:
+            if self.screen == DETAIL:
+                if btn == B.OK:
+                    self._open_editor()
+                elif btn == B.BACK and self._is_custom(self.program):
+                    self.screen = DELETE
+                    self._dirty = True
+            return
+        if kind == B.K_DOWN or kind == B.K_RELEASE:
             return
         # kind is PRESS or REPEAT from here on
         self._dirty = True
@@ -158,6 +187,10 @@ class UI:
                 self._dismiss()
         elif s == SETTINGS:
             self._on_settings(btn, now_ms)
+        elif s == EDIT:
+            self._on_edit(btn)
+        elif s == DELETE:
+            self._on_delete(btn)
         elif s == HISTORY:
             if btn == B.BACK:
                 self._go(LIST)
@@ -306,6 +339,158 @@ class UI:
     def _usb(self):
         return self.power is not None and bool(self.power.usb_present())
 
+    # -- custom programs ---------------------------------------------------------------------
+    def _is_custom(self, p):
+        return p is not None and progmod.preset(p.key) is None
+
+    def _index_of(self, p):
+        for i in range(len(self.programs)):
+            if self.programs[i] is p:
+                return i
+        return -1
+
+    def _new_key_name(self, name):
+        keys = [q.key for q in self.programs]
+        names = [q.name for q in self.programs]
+        n = 1
+        while ("c%d" % n) in keys:
+            n += 1
+        nm = ("My " + name)[:progmod.NAME_MAX_CHARS]
+        if nm in names:
+            tail = " %d" % n
+            nm = nm[:progmod.NAME_MAX_CHARS - len(tail)] + tail
+        return "c%d" % n, nm
+
+    def _open_editor(self):
+        """LONG OK on a detail screen: edit a copy (a preset: a new custom program)."""
+        p = self.program
+        try:
+            d = p.to_dict()
+            if self._is_custom(p):
+                self.edit_index = self._index_of(p)
+            else:
+                d["key"], d["name"] = self._new_key_name(p.name)
+                d["source"] = "Custom, from " + p.key
+                self.edit_index = -1
+            self.edit = progmod.Program.from_dict(d)
+        except Exception:
+            self.edit = None
+            self._show_alert("Cannot edit", p.name[:16])
+            return
+        self.edit_msg = ""
+        self._go(EDIT)
+
+    def _edit_value(self, i, up):
+        """The next value of field i one step up or down (None for no change)."""
+        p = self.edit
+        name = EDIT_FIELDS[i]
+        v = getattr(p, name)
+        if name == "mode":
+            k = progmod.MODES.index(v) if v in progmod.MODES else 0
+            k = (k + (1 if up else -1)) % len(progmod.MODES)
+            return progmod.MODES[k]
+        if name == "rate_hz":
+            # finer steps at low rates; the thresholds make up and down retrace each other
+            w = v if up else v - 0.01
+            step = 0.5 if w < 2 else 1 if w < 10 else 5 if w < 100 else 10 if w < 200 else 50
+        elif name == "phase_us":
+            step = 10
+        elif name == "session_min":
+            step = 1 if (v if up else v - 0.01) < 30 else 5
+        else:
+            step = 1
+        v = v + step if up else v - step
+        if type(v) is float and v == int(v):
+            v = int(v)
+        return v
+
+    def _on_edit(self, btn):
+        p = self.edit
+        n = len(EDIT_FIELDS)
+        i = self.sel
+        self.edit_msg = ""
+        if btn == B.UP or btn == B.DOWN:
+            name = EDIT_FIELDS[i]
+            old = getattr(p, name)
+            setattr(p, name, self._edit_value(i, btn == B.UP))
+            try:
+                p.validate()
+            except Exception as e:  # ValueError from validate(): the value is impossible
+                setattr(p, name, old)  # refused: nothing changes
+                if name == "mode":
+                    self.edit_msg = "! mode not fit"
+                elif "period" in str(e):
+                    self.edit_msg = "! pulse > period"
+                else:
+                    self.edit_msg = "! limit reached"
+        elif btn == B.OK:
+            if i < n - 1:
+                self.sel = i + 1
+                if self.sel >= self.top + _EDIT_ROWS:
+                    self.top = self.sel - _EDIT_ROWS + 1
+            else:
+                self._save_edit()
+        elif btn == B.BACK:
+            self.edit = None  # cancel: nothing saved, the program as it was
+            self._go(DETAIL)
+
+    def _save_edit(self):
+        p = self.edit
+        try:
+            p.validate()
+            self.store.save_program(p)
+        except Exception:
+            self.edit_msg = "! not saved"
+            return
+        i = self.edit_index
+        if 0 <= i < len(self.programs):
+            self.programs[i] = p
+        else:
+            self.programs.append(p)  # after the presets and the older custom programs
+            i = len(self.programs) - 1
+        self.edit = None
+        self.program = p
+        self.prev_sel = i
+        self._back_to_list()
+
+    def _on_delete(self, btn):
+        if btn == B.OK:
+            p = self.program
+            try:
+                self.store.delete_program(p.key)
+            except Exception:
+                self._show_alert("Not deleted", "flash error")
+                return
+            i = self._index_of(p)
+            if i >= 0:
+                self.programs.pop(i)
+            self.program = None
+            self.prev_sel = i - 1 if i > 0 else 0
+            self._back_to_list()
+        elif btn == B.BACK:
+            self._go(DETAIL)
+
+    def _edit_lines(self):
+        p = self.edit
+        out = [p.name[:16]]
+        for i in range(self.top, min(len(EDIT_FIELDS), self.top + _EDIT_ROWS)):
+            name = EDIT_FIELDS[i]
+            v = getattr(p, name)
+            if name == "mode":
+                val = _MODE_TEXT[progmod.MODES.index(v)] if v in progmod.MODES else str(v)
+            elif type(v) is float:
+                val = "%.1f" % v + _EDIT_UNITS[i]
+            else:
+                val = "%d" % v + _EDIT_UNITS[i]
+            row = "%-6s%s" % (_EDIT_LABELS[i], val)
+            out.append((">" if i == self.sel else " ") + row[:15])
+        while len(out) < 1 + _EDIT_ROWS:
+            out.append("")
+        out.append(self.edit_msg)
+        last = self.sel == len(EDIT_FIELDS) - 1
+        out.append("+/- ok:save bk:x" if last else "+/- ok:next bk:x")
+        return out
+
     # -- alerts ------------------------------------------------------------------------------
     def _show_fault(self, fault):
         kind = getattr(fault, "kind", str(fault))
@@ -376,7 +561,10 @@ class UI:
             "ramp %d/%d s" % (p.ramp_up_s, p.ramp_down_s),
             "time %d min" % p.session_min,
             "mode %s" % p.mode,
+            "hold ok: edit",
         ]
+        if self._is_custom(p):
+            lines.append("hold bk: delete")
         src = p.source or ""
         while src:
             lines.append(src[:16])
@@ -441,6 +629,11 @@ class UI:
             for i in range(len(_SETTINGS_ITEMS)):
                 out.append((">" if i == self.sel else " ") + self._setting_text(i))
             return out
+        if s == EDIT:
+            return self._edit_lines()
+        if s == DELETE:
+            return ["Delete program?", self.program.name[:16], "", "It is removed", "from flash.",
+                    "", "ok: delete", "back: keep"]
         if s == HISTORY:
             h = self.history or []
             out = ["History (%d)" % len(h)]
@@ -534,7 +727,7 @@ class UI:
         lines = self.lines()
         self._lines = lines
         screens.text_lines(fb, lines)
-        if self.screen in (LIST, SETTINGS):
+        if self.screen in (LIST, SETTINGS, EDIT):
             row = 1 + self.sel - self.top
             if 0 < row < 8:
                 screens.text_inverted(fb, lines[row], row)
