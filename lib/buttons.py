@@ -67,7 +67,7 @@ def describe(ev):
 
 
 class Buttons:
-    debounce_ms = 15  # tactile switches bounce for < 5 ms; 3x margin, and the screen answers < 50 ms
+    debounce_ms = 15  # switches bounce < 5 ms: 3x margin, and the screen answers in < 50 ms
     long_ms = 800
     repeat_delay_ms = 500
     repeat_ms = 100

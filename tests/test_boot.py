@@ -1,5 +1,5 @@
-"""Boot: the app starts on a normal power-on; BACK held at power-on gives safe mode (the app does not
-start, the REPL stays free, nothing can enable the output)."""
+"""Boot: the app starts on a normal power-on; BACK held at power-on gives safe mode (the app does
+not start, the REPL stays free, nothing can enable the output)."""
 from tests.scenario_harness import Steps, enabled, events, run, spec
 
 

@@ -432,5 +432,6 @@ def test_two_channels_updated_back_to_back_never_block_longer_than_the_window(mo
             assert all(p.balanced() for p in pulses)
             k = [p.phase1 for p in pulses].index(new.phase_cycles)
             assert pulses[k].start - t_set <= 2 * old.period_cycles + rig.ms(1), (trial, n)
-            assert set(p.phase1 for p in pulses[:k]) == {old.phase_cycles}, (trial, n, k, t_set, [(p.start, p.phase1) for p in pulses[:3]])
+            assert set(p.phase1 for p in pulses[:k]) == {old.phase_cycles}, (
+                trial, n, k, t_set, [(p.start, p.phase1) for p in pulses[:3]])
             assert set(p.phase1 for p in pulses[k:]) == {new.phase_cycles}
