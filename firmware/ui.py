@@ -65,7 +65,7 @@ EDIT_FIELDS = ("rate_hz", "phase_us", "on_s", "off_s", "ramp_up_s", "ramp_down_s
 _EDIT_LABELS = ("Rate", "Width", "On", "Off", "Ramp+", "Ramp-", "Time", "Mode")
 _EDIT_UNITS = (" Hz", " us", " s", " s", " s", " s", " min", "")
 _EDIT_ROWS = const(5)  # fields visible at once (rows 1-5); row 6 message, row 7 help
-_MODE_TEXT = ("sync", "alternate", "reciprocal")
+_MODE_TEXT = ("sync", "alternate", "reciproc.")  # 9 characters at most (column 7-15)
 
 _ALERT_TEXT = {
     "open_circuit": "Electrode off",

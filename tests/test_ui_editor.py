@@ -149,8 +149,19 @@ def test_out_of_range_value_is_refused_with_a_message():
     r.press("ok")
     assert ">Mode  sync" in r.text()
     r.press("up")
-    assert r.ui.edit.mode == "alternating"
+    assert r.ui.edit.mode == "alternating" and ">Mode  alternate" in r.text()
+    r.press("up")
+    assert r.ui.edit.mode == "reciprocal" and ">Mode  reciproc." in r.text()
     _lines_fit(r)
+
+
+def test_mode_needing_a_rest_is_refused_for_a_continuous_program():
+    r = Rig()
+    r.edit(9)  # TENS conventional: continuous (off 0 s): only sync fits
+    for _ in range(len(ui_mod.EDIT_FIELDS) - 1):
+        r.press("ok")
+    r.press("up")
+    assert r.ui.edit.mode == "sync" and "! mode not fit" in r.text()
 
 
 def test_pulse_longer_than_period_is_refused():
