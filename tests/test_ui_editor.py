@@ -5,7 +5,7 @@ import json
 
 from tests import scenario_harness
 from tests.scenario_harness import Steps, run, screen_at, spec
-from tests.test_ui import FakeDisplay, FakeFb, FakeSession, FakeStore, FakeSup, B, ui_mod
+from tests.test_ui import B, FakeDisplay, FakeFb, FakeSession, FakeStore, FakeSup, ui_mod
 
 P = ui_mod.progmod  # the firmware's programs module (the same Program class the UI uses)
 N_PRESETS = len(P.PRESETS)
