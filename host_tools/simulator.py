@@ -297,7 +297,9 @@ class SimEngine(scenario_core.Run):
         o = self.oled
         s.pixels, s.frame_t_ms = old.pixels, old.frame_t_ms
         if o is not None:
-            last = getattr(o, "last_write_cycle", 0)
+            last = getattr(o, "last_write_cycle", None)
+            if last is None:  # nothing sent to the panel yet
+                last = 0
             settled = last <= w.now and w.now - last >= w.cycles(scenario_core.SETTLE_MS *
                                                                1_000_000)
             if settled or old.seq == 0:
