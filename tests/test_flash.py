@@ -341,3 +341,18 @@ def test_syntax_error_stops_before_copying(tree, tmp_path):
     msg = error_of(flash.plan_files, tree, tmp_path / "b", None)
     assert msg.startswith("mpy-cross failed, nothing was copied:\nlib/broken.py:")
     assert msg.splitlines()[-1].startswith("What to do: fix the syntax error above")
+
+
+@needs_mp
+def test_flash_an_esp32_board(tree, vdev, tmp_path):
+    """make flash handles an ESP32: the board named on the device (board.txt) picks
+    board_config/esp32_devkitc.py, whose chip must appear in the device's machine string."""
+    shutil.copy(ROOT / "board_config" / "esp32_devkitc.py", tree / "board_config")
+    d = vdev("--board", "esp32_devkitc", "--machine", "Generic ESP32 module with ESP32")
+    res, lines = run_flash(d.port, tree, reset=False)
+    assert res["board"] == "esp32_devkitc"
+    files = expected_files(tree, tmp_path)
+    assert sorted(res["copied"]) == sorted(p for p, _ in files)
+    for p, data in files:
+        assert sha((d.flash_dir / p[1:]).read_bytes()) == sha(data), p
+    assert (d.flash_dir / "board.txt").read_text().strip() == "esp32_devkitc"
