@@ -85,13 +85,9 @@ class App:
 
     def step(self, now_ms):
         """One loop tick. Allocation-free in steady stimulation (measured: docs/performance.md)."""
-        b = self.buttons
-        b.poll(now_ms)
+        self.buttons.poll(now_ms)
+        self._handle_events(now_ms)
         u = self.ui
-        ev = b.get()
-        while ev:
-            u.handle(ev, now_ms)
-            ev = b.get()
         self._poll_trigger(now_ms)
         s = u.session
         out = s.tick(now_ms) if s is not None else None
@@ -119,16 +115,19 @@ class App:
         """Half-way through a tick: sample the buttons again and, if a press came, answer it on
         the screen at once (the session and supervisor act on it at the next full tick, at most
         5 ms later). Halves the press-to-screen time; allocation-free when nothing is pressed."""
-        b = self.buttons
-        if not b.poll(now_ms):
+        if not self.buttons.poll(now_ms):
             return
+        self._handle_events(now_ms)
+        if self.ui.render(self.display):
+            self.display.show()
+
+    def _handle_events(self, now_ms):
+        b = self.buttons
         u = self.ui
         ev = b.get()
         while ev:
             u.handle(ev, now_ms)
             ev = b.get()
-        if u.render(self.display):
-            self.display.show()
 
     def run(self):
         deadline = time.ticks_ms()

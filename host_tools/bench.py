@@ -124,8 +124,10 @@ def stop_latency_cycles(board="pico", n=200, seed=3):
         ch.stop()
         r.run_cycles(10)
         a, b = r.legs(1)
-        last_high = max([c for c, lv in a[1:] + b[1:] if lv == 0 and c >= t] or [t])
-        worst = max(worst, last_high - t)
+        after = [(c, lv) for c, lv in a[1:] + b[1:] if c >= t]
+        assert all(lv == 0 for _, lv in after), "a leg went high after stop()"
+        low_at = max([c for c, _ in after] or [t])  # both legs low from this cycle on
+        worst = max(worst, low_at - t)
     return worst
 
 

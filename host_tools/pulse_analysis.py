@@ -54,7 +54,7 @@ def _merge(edges_a, edges_b):
     return out, (edges_a[0][1] if edges_a else 0), (edges_b[0][1] if edges_b else 0)
 
 
-def analyse(edges_a, edges_b, end_cycle=None, cut_at=None):
+def analyse(edges_a, edges_b, cut_at=None):
     """Return (pulses, violations). A pulse still open at the end of the record is not judged.
     `cut_at`: the cycle (or a set of cycles) of a deliberate stop; a pulse cut short at exactly such
     a cycle is counted in `cut` and left out (stop drops both legs at once rather than finish the
@@ -115,8 +115,6 @@ def analyse(edges_a, edges_b, end_cycle=None, cut_at=None):
         elif state == "unknown":
             if high is None:
                 state = "idle"
-    if state in ("p1", "gap") and end_cycle is None:
-        pass  # record ends inside a pulse: incomplete, not judged
     return pulses, violations
 
 

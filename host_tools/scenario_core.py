@@ -148,13 +148,13 @@ class Trace:
 class Run:
     """One scenario run. run() returns the Trace."""
 
-    def __init__(self, spec, flash=None, flash_dir=None, ocr=None, seed=1, flash_factory=None):
+    def __init__(self, spec, flash_dir=None, ocr=None, seed=1, flash_factory=None):
         self.spec = validate(spec)
         self.board_name = spec.get("board", "pico")
         if self.board_name == "esp32":
             self.board_name = "esp32_devkitc"
         self.duration_ms = spec["duration_ms"]
-        self.flash = flash  # CPython: host_tools.sim.flash.SimFlash (made by flash_factory(world))
+        self.flash = None  # CPython: host_tools.sim.flash.SimFlash, made by flash_factory(world)
         self.flash_factory = flash_factory
         self._power_exc = (PowerLost,)
         self.flash_dir = flash_dir  # MicroPython: a real folder
@@ -270,9 +270,7 @@ class Run:
         ph = self.physical
         if "press" in s:
             self.trace.event(t, "input", press=s["press"], hold_ms=s.get("hold_ms", 100))
-            if self.powered and not self.hung:
-                m.press(s["press"], s.get("hold_ms", 100))
-            elif self.powered:
+            if self.powered:  # a hung chip still has buttons: only the firmware ignores them
                 m.press(s["press"], s.get("hold_ms", 100))
         elif "electrode" in s:
             v = s["electrode"]
@@ -400,9 +398,7 @@ class Run:
         self._files = files
         if self.ocr is not None:
             self.ocr([[0] * 8] * 8)  # load what OCR needs from the host before the run
-        if self.flash is not None:
-            self.flash.preload(files)
-        elif self.flash_dir is not None:
+        if self.flash_factory is None and self.flash_dir is not None:
             _preload_dir(self.flash_dir, files)
         cycle = 0
         reason = "power_on"

@@ -81,7 +81,7 @@ class SimEngine(scenario_core.Run):
         spec = {"board": board, "duration_ms": scenario_core.MAX_DURATION_MS, "steps": []}
         flash_dir = os.path.abspath(flash_dir)
         os.makedirs(flash_dir, exist_ok=True)
-        super().__init__(spec, flash=None, flash_dir=flash_dir, ocr=None, seed=seed)
+        super().__init__(spec, flash_dir=flash_dir, ocr=None, seed=seed)
         self.cond = threading.Condition()
         self.snap_lock = threading.Lock()
         self.snap = Snapshot()

@@ -40,7 +40,7 @@ class Rig:
         return pulse_analysis.analyse(a, b)
 
 
-def check_train(pulses, plan, allow_first_gap=True):
+def check_train(pulses, plan):
     """Every pulse exactly as planned; every period exact. Returns a list of problems."""
     problems = []
     for i, p in enumerate(pulses):
