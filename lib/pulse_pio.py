@@ -29,8 +29,8 @@ from machine import Pin
 
 import pulse_plan
 
-_PROG_EXECCTRL = const(3)  # index of EXECCTRL in MicroPython's program list
 _STATUS_TX_LT_3 = const(3)  # STATUS_SEL = 0 (TX level), STATUS_N = 3
+_SHIFTCTRL_FJOIN_TX = const(1 << 30)
 _SLOT_IRQ = const(4)  # IRQ flag the pulse machine raises after each slot (PIO-internal)
 
 # Fixed overheads (cycles) of the programs below; the register values are counts minus these.
@@ -152,8 +152,38 @@ def burst_gate():
     wrap()
 # fmt: on
 
-biphasic[_PROG_EXECCTRL] |= _STATUS_TX_LT_3
-biphasic_alternating[_PROG_EXECCTRL] |= _STATUS_TX_LT_3
+
+
+def execctrl_index(prog):
+    """Index of EXECCTRL in an assembled program list. MicroPython's layout is
+    [words, one offset per PIO block..., execctrl, shiftctrl, out_init, set_init, sideset_init]:
+    8 entries up to v1.25 (PIO0, PIO1), 9 since v1.26 (a PIO2 offset slot). Counted from the end,
+    so both work; anything else is refused here, at import, rather than playing a wrong program
+    (a STATUS_N written into an offset slot leaves `mov x, status` reading 0: one pulse, then a
+    stall on `pull`)."""
+    n = len(prog)
+    i = n - 5
+    if n not in (8, 9):
+        raise RuntimeError("unknown rp2 program layout: %d entries" % n)
+    for k in range(1, i):
+        if prog[k] != -1:  # offsets are -1 until the program is loaded
+            raise RuntimeError("unknown rp2 program layout: entry %d is not an offset" % k)
+    if not isinstance(prog[i], int) or not isinstance(prog[i + 1], int):
+        raise RuntimeError("unknown rp2 program layout: no EXECCTRL/SHIFTCTRL")
+    return i
+
+
+def _set_status_tx_lt_3(prog):
+    i = execctrl_index(prog)
+    # The pulse programs join the FIFOs to TX (SHIFTCTRL bit 30) and use no STATUS bits yet:
+    # both must hold in the entries found, or the layout is not what this code believes.
+    if not prog[i + 1] & _SHIFTCTRL_FJOIN_TX or prog[i] & 0x1F:
+        raise RuntimeError("unknown rp2 program layout: EXECCTRL/SHIFTCTRL do not match")
+    prog[i] |= _STATUS_TX_LT_3
+
+
+_set_status_tx_lt_3(biphasic)
+_set_status_tx_lt_3(biphasic_alternating)
 
 PROGRAMS = (biphasic, biphasic_alternating, burst_gate)
 

@@ -422,19 +422,46 @@ def test_at_least_15_oracle_programs():
 
 def test_program_layout_and_execctrl():
     p = biphasic
-    assert len(p) == 8 and p[1] == -1 and p[2] == -1
-    assert p[5] is None and p[6] is None and p[7] == (PIO.OUT_LOW, PIO.OUT_LOW)
-    ex = p[3]
+    assert len(p) == 9 and p[1] == -1 and p[2] == -1 and p[3] == -1  # v1.26+ layout
+    assert p[-3] is None and p[-2] is None and p[-1] == (PIO.OUT_LOW, PIO.OUT_LOW)
+    ex = p[-5]
     assert (ex >> 7) & 31 == 0  # wrap target
     assert (ex >> 12) & 31 == 12  # wrap top: `jmp x-- r`
     assert not ex & (1 << 30)  # no opt
-    assert p[4] == 1 << 30 | 0 << 25 | 0 << 20  # JOIN_TX, thresholds 32 (encoded 0)
+    assert p[-4] == 1 << 30 | 0 << 25 | 0 << 20  # JOIN_TX, thresholds 32 (encoded 0)
     prog = adafruit_pioasm.Program("set x, 1\n.wrap_target\nset y, 2\njmp x-- 0\n.wrap\nnop\n")
-    assert (wrapped[3] >> 7) & 31 == prog.pio_kwargs["wrap_target"]
-    assert (wrapped[3] >> 12) & 31 == prog.pio_kwargs["wrap"]
-    assert side_opt[3] & (1 << 30)
-    assert side_dirs[3] & (1 << 29)
-    assert side4opt[3] & (1 << 30)
+    assert (wrapped[-5] >> 7) & 31 == prog.pio_kwargs["wrap_target"]
+    assert (wrapped[-5] >> 12) & 31 == prog.pio_kwargs["wrap"]
+    assert side_opt[-5] & (1 << 30)
+    assert side_dirs[-5] & (1 << 29)
+    assert side4opt[-5] & (1 << 30)
+
+
+# What the real firmware images print for this program on the emulated RP2040 (rp2040py 0.3.6):
+#   v1.28.0: [array('H', [43074, 45122]), -1, -1, -1, 0x1000, 0x40000000, None, None, (2, 2)]
+#   v1.25.0: [array('H', [43074, 45122]), -1, -1, 0x1000, 0x40000000, None, None, (2, 2)]
+# (tests/test_chip_pulse.py runs the pulse engine itself on both images.)
+@pytest.mark.parametrize(
+    "version,expect",
+    [
+        ((1, 28, 0), [[43074, 45122], -1, -1, -1, 0x1000, 0x40000000, None, None, (2, 2)]),
+        ((1, 25, 0), [[43074, 45122], -1, -1, 0x1000, 0x40000000, None, None, (2, 2)]),
+    ],
+)
+def test_program_list_layout_follows_the_micropython_version(version, expect):
+    rp2.set_micropython_version(version)
+    try:
+
+        @rp2.asm_pio(sideset_init=(PIO.OUT_LOW, PIO.OUT_LOW), fifo_join=PIO.JOIN_TX)
+        def two():
+            wrap_target()
+            nop().side(1)
+            nop().side(2)
+            wrap()
+
+    finally:
+        rp2.set_micropython_version((1, 28, 0))
+    assert [list(two[0])] + two[1:] == expect
 
 
 def test_shiftctrl_fields():
@@ -450,7 +477,7 @@ def test_shiftctrl_fields():
     def p():
         nop()
 
-    assert p[4] == 2 << 30 | 24 << 25 | 8 << 20 | 0 << 19 | 1 << 18 | 1 << 17 | 1 << 16
+    assert p[-4] == 2 << 30 | 24 << 25 | 8 << 20 | 0 << 19 | 1 << 18 | 1 << 17 | 1 << 16
 
 
 def test_exec_string_encoding_matches_pioasm():
@@ -637,7 +664,7 @@ def test_mov_status_tx_and_rx_levels():
     for sel, n, fill, expect in ((0, 2, 1, 0xFFFFFFFF), (0, 2, 2, 0), (1, 1, 0, 0xFFFFFFFF)):
         p = list(prog)
         p[1] = p[2] = -1
-        p[3] |= sel << 4 | n
+        p[-5] |= sel << 4 | n
         new_world()
         sm = rp2.StateMachine(0, p)
         for i in range(fill):
@@ -648,7 +675,7 @@ def test_mov_status_tx_and_rx_levels():
     # RX level: one word already pushed makes the second status read zero with N=1, SEL=1
     p = list(prog)
     p[1] = p[2] = -1
-    p[3] |= 1 << 4 | 1
+    p[-5] |= 1 << 4 | 1
     w = new_world()
 
     @rp2.asm_pio()
@@ -661,7 +688,7 @@ def test_mov_status_tx_and_rx_levels():
         jmp("end")
 
     q = list(twice)
-    q[3] |= 1 << 4 | 1
+    q[-5] |= 1 << 4 | 1
     sm = rp2.StateMachine(0, q)
     sm.active(1)
     w.advance_to(10)
@@ -1040,7 +1067,7 @@ def test_not_implemented_paths():
         nop()
 
     q = list(p)
-    q[3] |= 1 << 17  # OUT_STICKY
+    q[-5] |= 1 << 17  # OUT_STICKY
     with pytest.raises(NotImplementedError):
         rp2.StateMachine(0, q)
 
@@ -1203,8 +1230,8 @@ def test_cross_check_pioemu_side_set_pull_mov_out():
         side_set_count=2,
         out_base=6,
         out_count=2,
-        wrap_target=(prog[3] >> 7) & 31,
-        wrap_top=(prog[3] >> 12) & 31,
+        wrap_target=(prog[-5] >> 7) & 31,
+        wrap_top=(prog[-5] >> 12) & 31,
     )
     ref = _pioemu_trace(_relocated(prog), n, (4, 5, 6, 7), tx=(9, 0xFFFFFFE4), **prog_kw)
     assert _sim_trace(w, n, (4, 5, 6, 7)) == ref
@@ -1218,7 +1245,7 @@ def test_pulse_train_speed():
     w = new_world()
     prog = list(biphasic)
     prog[1] = prog[2] = -1
-    prog[3] |= 3  # STATUS_SEL = 0 (TX level), STATUS_N = 3
+    prog[-5] |= 3  # STATUS_SEL = 0 (TX level), STATUS_N = 3
     phase = 300 * 125
     gap = 50 * 125
     period = SYS_HZ // 100

@@ -436,7 +436,9 @@ class SmCore:
             # across simulated boots; a fresh world starts with empty instruction memory)
             blk.add_program(prog)
         offset = prog[1 + blk.index]
-        execctrl = prog[3]
+        # execctrl, shiftctrl, out/set/sideset init are the last five entries in every
+        # MicroPython layout (8 entries up to v1.25, 9 since v1.26: see rp2.py)
+        execctrl = prog[-5]
         unsupported = execctrl & ~(
             (1 << 30) | (1 << 29) | (0x1F << 12) | (0x1F << 7) | (1 << 4) | 0xF
         )
@@ -446,7 +448,7 @@ class SmCore:
                     unsupported
                 )
             )
-        shiftctrl = prog[4]
+        shiftctrl = prog[-4]
         if in_shiftdir is not None:
             shiftctrl = (shiftctrl & ~(1 << 18)) | ((in_shiftdir & 1) << 18)
         if out_shiftdir is not None:
@@ -489,9 +491,9 @@ class SmCore:
         self.set_base = set_base or 0
         self.sideset_base = sideset_base or 0
         self.jmp_pin = jmp_pin or 0
-        self.out_count = _pin_count(prog[5])
-        self.set_count = _pin_count(prog[6])
-        self.sideset_count = _pin_count(prog[7]) + int(self.sideset_opt)
+        self.out_count = _pin_count(prog[-3])
+        self.set_count = _pin_count(prog[-2])
+        self.sideset_count = _pin_count(prog[-1]) + int(self.sideset_opt)
         if self.sideset_count > 5:
             raise ValueError("too many side-set pins")
         if self.set_count > 5:
@@ -507,7 +509,7 @@ class SmCore:
         # pins named in the *_init tuples: values and directions first, then the pins are
         # handed to this PIO block (asm_pio_init_gpio in MicroPython)
         gpio = sysm.world.gpio
-        for init, base in ((prog[5], out_base), (prog[6], set_base), (prog[7], sideset_base)):
+        for init, base in ((prog[-3], out_base), (prog[-2], set_base), (prog[-1], sideset_base)):
             if base is None:
                 continue
             modes = _pin_modes(init)

@@ -33,9 +33,14 @@
 #     queue (the world clamps it to now, so it runs at the next advance/run_due after the sync
 #     that saw the flag); the flag is cleared when the handler runs.
 
-# Program list layout (same as MicroPython):
-#   [array('H') words, offset_pio0, offset_pio1, execctrl, shiftctrl,
-#    out_init, set_init, sideset_init]
+# Program list layout (as the MicroPython version this module stands for builds it; checked on
+# the real firmware images on the emulated RP2040, tests/test_chip_pulse.py):
+#   v1.26 and later: [array('H') words, offset_pio0, offset_pio1, offset_pio2, execctrl,
+#                     shiftctrl, out_init, set_init, sideset_init]            (9 entries)
+#   up to v1.25:     the same without offset_pio2                              (8 entries)
+# MICROPYTHON_VERSION (set_micropython_version()) picks the layout for programs assembled after
+# the call; the default is the current release line. pio_core reads execctrl, shiftctrl and the
+# *_init entries from the end of the list, so both layouts run.
 # execctrl from the decorator holds side_pindir (bit 29), the side-set enable/opt bit (bit 30), the
 # program-relative wrap top (bits 16:12) and wrap bottom (bits 11:7); the user may OR STATUS_SEL
 # (bit 4) and STATUS_N (bits 3:0) into it. The program offset is added at StateMachine init.
@@ -47,11 +52,23 @@ from host_tools.sim import pio_core
 _PROG_DATA = 0
 _PROG_OFFSET_PIO0 = 1
 _PROG_OFFSET_PIO1 = 2
-_PROG_EXECCTRL = 3
-_PROG_SHIFTCTRL = 4
-_PROG_OUT_PINS = 5
-_PROG_SET_PINS = 6
-_PROG_SIDESET_PINS = 7
+
+MICROPYTHON_VERSION = (1, 28, 0)
+
+
+def set_micropython_version(version):
+    """Assemble later programs with the list layout of MicroPython `version` (a tuple)."""
+    global MICROPYTHON_VERSION
+    MICROPYTHON_VERSION = tuple(version)
+
+
+def program_offset_slots():
+    """How many per-block offset entries the program list has: 3 since v1.26 (PIO2), else 2."""
+    return 3 if MICROPYTHON_VERSION >= (1, 26, 0) else 2
+
+
+def _execctrl_index(prog):
+    return len(prog) - 5
 
 
 class PIOASMError(Exception):
@@ -94,7 +111,8 @@ class _Emitter:
             | int(bool(autopull)) << 17
             | int(bool(autopush)) << 16
         )
-        self.prog = [array("H"), -1, -1, execctrl, shiftctrl, out_init, set_init, sideset_init]
+        self.prog = [array("H")] + [-1] * program_offset_slots()
+        self.prog += [execctrl, shiftctrl, out_init, set_init, sideset_init]
         self.labels = {}
         self.wrap_used = False
         self.num_instr = 0
@@ -117,7 +135,7 @@ class _Emitter:
             if self.sideset_count:
                 self.sideset_opt = self.num_sideset != self.num_instr
                 if self.sideset_opt:
-                    self.prog[_PROG_EXECCTRL] |= 1 << 30
+                    self.prog[_execctrl_index(self.prog)] |= 1 << 30
                     self.sideset_count += 1
                 self.delay_max >>= self.sideset_count
         self.pass_ = pass_
@@ -148,12 +166,12 @@ class _Emitter:
 
     # directives -------------------------------------------------------------------------------
     def wrap_target(self):
-        self.prog[_PROG_EXECCTRL] |= self.num_instr << 7
+        self.prog[_execctrl_index(self.prog)] |= self.num_instr << 7
 
     def wrap(self):
         if not self.num_instr:
             raise PIOASMError("wrap before any instruction")
-        self.prog[_PROG_EXECCTRL] |= (self.num_instr - 1) << 12
+        self.prog[_execctrl_index(self.prog)] |= (self.num_instr - 1) << 12
         self.wrap_used = True
 
     def label(self, name):

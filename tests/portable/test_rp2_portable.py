@@ -59,10 +59,12 @@ def test_assemble_pulse_program_words():
     expect = [0xA025, 0x002B, 0xA822, 0x0843, 0xA026, 0x0045, 0xB022, 0x1047, 0xC004, 0xA027,
               0x004A, 0x80A0, 0xA047, 0x80A0, 0xA0C7, 0x80A0, 0x0002]
     assert list(prog[0]) == expect
-    assert prog[1] == -1 and prog[2] == -1
-    assert prog[3] == 10 << 12  # wrap top 10, wrap target 0, no side-set opt
-    assert prog[4] == 1 << 30  # JOIN_TX
-    assert prog[7] == (PIO.OUT_LOW, PIO.OUT_LOW)
+    # the v1.26+ layout (checked on the real v1.28.0 image): words, 3 offsets, execctrl, ...
+    assert len(prog) == 9
+    assert prog[1] == -1 and prog[2] == -1 and prog[3] == -1
+    assert prog[-5] == 10 << 12  # wrap top 10, wrap target 0, no side-set opt
+    assert prog[-4] == 1 << 30  # JOIN_TX
+    assert prog[-1] == (PIO.OUT_LOW, PIO.OUT_LOW)
 
 
 def test_side_set_opt_and_delay_fields():
@@ -73,7 +75,7 @@ def test_side_set_opt_and_delay_fields():
 
     # 1 side-set pin + opt bit: enable bit 12, value bit 11, 3 delay bits
     assert list(prog[0]) == [0xA042 | 1 << 12 | 1 << 11 | 7 << 8, 0xA042 | 3 << 8]
-    assert prog[3] & (1 << 30)
+    assert prog[-5] & (1 << 30)
 
 
 def test_dsl_names_do_not_leak():
