@@ -32,6 +32,10 @@ BUZZER = const(13)
 # as an output (not as an input), 15 (strapping, pulled up) pressed at power-on only silences the
 # boot log. STOP has a clean pin.
 BUTTONS = {"up": 32, "down": 33, "ok": 14, "back": 15, "stop": 27}
+# The esp32 port's pin IRQs are always scheduled (soft): the STOP handler runs at the next bytecode
+# boundary (after a blocking call such as a flash erase); the loop also reads the STOP level every
+# tick and start() re-checks it after enabling the output.
+STOP_IRQ_HARD = False
 TRIGGER = const(5)  # foot switch, active low (strapping pin with a pull-up: open at power-on)
 I2C_ID = const(0)
 I2C_SDA = const(21)
@@ -65,6 +69,7 @@ ADC_MAX_V = 2.45
 #   I_out[mA] = DAC_MA_PER_VOLT * V_dac, V_dac = 3.3 V * duty / 65535.
 # (GPIO 25/26 are also the ESP32's 8-bit DAC pins; the PWM path keeps the Pico's circuit.)
 DAC_PWM_HZ = const(39_000)
+DAC_STEPS = const(2048)  # LEDC levels: 2**11 at 39 kHz (80 MHz / 39 kHz = 2051); rounds down
 DAC_VREF_V = 3.3
 DAC_MA_PER_VOLT = 33.333  # calibration; measure on your board and edit
 DAC_OFFSET_MA = 0.0

@@ -24,6 +24,7 @@ BUZZER = const(13)
 
 # --- User interface ------------------------------------------------------------------------
 BUTTONS = {"up": 16, "down": 17, "ok": 18, "back": 19, "stop": 20}  # active low, pull-ups
+STOP_IRQ_HARD = True  # rp2 pin IRQs can be hard: STOP cuts the output even inside a flash write
 TRIGGER = const(21)  # foot switch for triggered FES, active low, pull-up
 I2C_ID = const(0)
 I2C_SDA = const(0)
@@ -46,6 +47,7 @@ BATTERY_CUTOFF_MV = const(3300)  # refuse / stop stimulation below this
 # 3.3 V full scale -> 110 mA; the supervisor never asks more than MAX_MA.
 # TOP = 4999: 0.022 mA per duty step; a 2nd-order RC at 1 kHz takes the ripple down by 56 dB
 DAC_PWM_HZ = const(25_000)
+DAC_STEPS = const(5000)  # PWM levels per period: 125 MHz / 25 kHz (TOP + 1); the DAC rounds down
 DAC_VREF_V = 3.3
 DAC_MA_PER_VOLT = 33.333  # calibration; measure on your board and edit
 DAC_OFFSET_MA = 0.0

@@ -52,13 +52,17 @@ class App:
         self.board = board
         # Output stage first: its constructor drives enable low and every DAC to 0.
         self.stage = output_stage.OutputStage(board)
+        # The pulse engine owns the board's pulse limits: programs are checked against them
+        # where they are loaded (below) or edited, never refused only at start.
+        programs.set_pulse_check(self.stage.check_pulse)
         self.store = settings.Store(root)
         self.settings = self.store.load_settings()
         self.sup = safety.SafetySupervisor(self.stage, board, self.settings)
         self.buttons = buttons.Buttons.from_board(board)
-        # STOP fast path: the edge itself cuts the output, whatever the loop is doing.
+        # STOP fast path: the edge itself cuts the output (a hard IRQ where the port has them),
+        # whatever the loop is doing; its level blocks any start and any output while it is down.
         self._stop_pin = Pin(board.BUTTONS["stop"], Pin.IN, Pin.PULL_UP)
-        self.buttons.attach_stop_irq(self._stop_pin, self.sup.emergency_off)
+        self.sup.attach_stop(self._stop_pin, getattr(board, "STOP_IRQ_HARD", True))
         self._trigger = Pin(board.TRIGGER, Pin.IN, Pin.PULL_UP)
         self._trigger_low = 0
         self.i2c = I2C(board.I2C_ID, scl=Pin(board.I2C_SCL), sda=Pin(board.I2C_SDA),
@@ -79,8 +83,8 @@ class App:
         scale = 1.0
         if self.settings.get("first_sessions_half", False):
             summary = self.store.usage_summary()
-            if summary.get("sessions", 0) < 3:
-                scale = 0.5  # tolerance practice: the first three sessions at half program
+            if summary.get("sessions", 0) < self.settings.get("half_sessions", 3):
+                scale = 0.5  # tolerance practice: the first sessions at half program
         return session.Session(program, channels=2, intensity_scale=scale)
 
     def step(self, now_ms):

@@ -47,6 +47,20 @@ MODULATION_PERIOD_MAX_S = 60.0
 SOURCE_MAX_CHARS = const(400)
 
 MODES = ("sync", "alternating", "reciprocal")
+WARMUP_RATE_HZ = 5.0       # warm-up and cool-down pulse rate, or the program's if lower (session)
+
+# The board's pulse engine limits (dead time, shortest rest, pattern memory) are owned by the
+# engine: the app installs its check at boot (set_pulse_check(output_stage.check_pulse)) and
+# validate() asks it about every pulse the program will play, so a program the engine cannot play
+# is refused where it is written (editor) or loaded (programs.json), never at start.
+_pulse_check = None
+
+
+def set_pulse_check(fn):
+    """fn(phase_us, gap_us, rate_hz, burst_count, burst_rate_hz, alternate) raises ValueError
+    naming the limit when the board cannot play it; None: SAFETY.md ranges only."""
+    global _pulse_check
+    _pulse_check = fn
 
 # Field order used by to_dict()/from_dict() and the settings schema.
 FIELDS = (
@@ -219,7 +233,23 @@ class Program:
                 raise ValueError("modulation takes rate_hz below %s Hz" % RATE_MIN_HZ)
             if self.phase_us * (1 - m.get("width_depth", 0)) < PHASE_MIN_US:
                 raise ValueError("modulation takes phase_us below %d us" % PHASE_MIN_US)
+        if _pulse_check is not None:
+            self._check_engine(_pulse_check)
         return self
+
+    def _check_engine(self, chk):
+        # every pulse the session plays: the work pulses, the warm-up / cool-down ones, and the
+        # far end of a modulation sweep (the rate and width go down together)
+        chk(self.phase_us, self.gap_us, self.rate_hz, self.burst_count, self.burst_rate_hz,
+            self.alternate)
+        if self.warmup_s or self.cooldown_s:
+            warm = WARMUP_RATE_HZ if WARMUP_RATE_HZ < self.rate_hz else self.rate_hz
+            chk(self.phase_us, self.gap_us, warm, 1, None, self.alternate)
+        m = self.modulation
+        if m is not None:
+            rate = int(self.rate_hz * (1 - m.get("rate_depth", 0)) * 10 + 0.5) / 10
+            phase = int(self.phase_us * (1 - m.get("width_depth", 0)) + 0.5)
+            chk(phase, self.gap_us, rate, 1, None, self.alternate)
 
     def to_dict(self):
         d = {}

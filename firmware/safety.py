@@ -14,17 +14,29 @@
 #          one rise per RISE_MIN_INTERVAL_MS per channel; decreases are immediate. Delivered
 #          amplitude = min(user level x envelope (clamped to 0..1), caps): the program's ramp
 #          never exceeds the user's level.
-#   rule 4 stop(): amplitude 0 on every channel, then pulses stop, then enable low.
+#   rule 4 stop(): amplitude 0 on every channel, then pulses stop, then enable low: one
+#          allocation-free path (emergency_off) for every stop, fault and crash. A STOP that is
+#          down blocks any start and any output whatever its history: attach_stop(pin) arms a
+#          hard IRQ whose handler only drops the output stage's enable and sets a flag (no
+#          allocation); the loop then stops everything; start() refuses while STOP is down and
+#          checks it again after enabling the output (an IRQ in the middle of start() wins).
 #   rule 5 electrode checks (see tick()): open_circuit, cannot_reach_current, over_current
-#          stop the channel (over_current: all), level 0, never restart by themselves.
+#          stop the channel (over_current: all), level 0, never restart by themselves. They run
+#          at every non-zero command (no lower floor): a reading counts as current when it is at
+#          least half the command (at most OPEN_READ_MA), so the bound is the sense's own
+#          resolution (one ADC step: 0.032 mA on the Pico board). A channel stops at the first
+#          pulse that finds no current: within one pulse (or burst) period + 40 ms of the
+#          electrode coming off, see electrode_detect_bound_ms().
 #          timing_missed if the loop gap exceeds MAX_LOOP_GAP_MS while running.
 #   rule 7 USB power present -> refuse to start / stop; battery below cut-off -> refuse / stop;
 #          below the warning threshold -> a "low_battery_warning" fault without stopping.
 #   rule 9 locked = True: set_user_level changes nothing (stop() still works).
 #
 # Current sense: the output stage reads a peak detector (hold ~20 ms), so between pulses at low
-# rates it reads ~0. Under-current checks therefore look at the highest reading over a window of
-# at least DEBOUNCE_TICKS ticks and two pulse (or burst) periods; see electrode_detect_bound_ms().
+# rates it reads ~0. A reading that shows current proves a good pulse within the last hold; the
+# next pulse comes one period later. So a channel whose readings have shown no current for one
+# period (at least the hold) + DETECT_MARGIN_MS, with ticks close enough together that no pulse
+# can have fallen between two readings unseen, had a pulse that found no current: it stops.
 
 import math
 import time
@@ -48,18 +60,21 @@ ENERGY_LIMIT_MJ = 300.0           # IEC 60601-2-10 per pulse at 500 ohm
 RISE_STEP_MA = 1.0                # rule 3: largest rise per explicit press
 RISE_MIN_INTERVAL_MS = const(100)  # rule 3: at most 10 rises per second per channel
 
-DEBOUNCE_TICKS = const(3)          # rule 5: a condition must persist this many ticks
+DEBOUNCE_TICKS = const(3)          # rule 5: over current must persist this many ticks
 TICK_MS = const(10)                # the app's loop period (app.TICK_MS)
 MAX_LOOP_GAP_MS = const(100)       # tick() later than this while running -> timing_missed
-OPEN_MIN_CMD_MA = 5.0              # electrode checks only when the command is at least this
-OPEN_READ_MA = 1.0                 # reading below this = ~0 = open circuit
+OPEN_READ_MA = 1.0                 # a reading of this much is current, whatever the command
+OPEN_FRACTION = 0.5                # ... and so is one of at least half the command
 REACH_FRACTION = 0.7               # reading below 70 % of command = cannot reach current
 OVER_MARGIN_MA = 5.0               # reading above command + 5 mA + 10 % = over current
 OVER_FRACTION = 0.1
-# Electrode-off detection bound: sense hold + max(DEBOUNCE_TICKS * TICK_MS = 30 ms, two pulse
-# (burst) periods) + one tick, see electrode_detect_bound_ms(pulse): 60 ms at >= 67 Hz.
-ELECTRODE_DETECT_MIN_MS = const(30)    # DEBOUNCE_TICKS * TICK_MS
+# Electrode-off detection: window = pulse or burst period + DETECT_MARGIN_MS (periods up to
+# SENSE_HOLD_MS: two ticks) without a reading showing current; bound from the electrode coming
+# off to the channel stopping = sense hold + window + one tick, see electrode_detect_bound_ms():
+# 50 ms at >= 50 Hz, period + 40 ms below (2 Hz: 540 ms).
 SENSE_HOLD_MS = const(20)              # the board's current-sense peak detector hold
+DETECT_MARGIN_MS = const(10)           # one tick: the reading after a pulse comes <= 10 ms late
+ELECTRODE_DETECT_MIN_MS = const(30)    # the window at >= 50 Hz: three ticks
 BATTERY_DEBOUNCE_TICKS = const(10)  # battery sags under load; 100 ms at 10 ms ticks
 MAX_FAULTS = const(16)
 
@@ -78,15 +93,10 @@ LOW_BATTERY_WARNING = "low_battery_warning"
 USB_POWER = "usb_power"
 WATCHDOG = "watchdog"
 INVALID_PARAMS = "invalid_params"
+STOP_HELD = "stop_held"            # a start refused (or undone) because STOP is down
 
-_TICKS_PERIOD = const(1 << 30)
-_TICKS_HALF = const(1 << 29)
-
-try:
-    _ticks_diff = time.ticks_diff
-except AttributeError:  # CPython without the sim's time: same wrapping arithmetic
-    def _ticks_diff(a, b):
-        return ((a - b + _TICKS_HALF) & (_TICKS_PERIOD - 1)) - _TICKS_HALF
+_ticks_diff = time.ticks_diff
+_ticks_add = time.ticks_add
 
 _NO_FAULTS = ()
 _UNSET = object()   # "no value cached yet" (caches compare values by identity)
@@ -174,13 +184,30 @@ def pulse_limit_ma(pulse, cap_ma=BOARD_MAX_MA, charge_cap_uc=CHARGE_CAP_UC,
                max_ma_for_rms(phase, average_rate_hz(pulse), rms_cap_ma))
 
 
-def electrode_detect_bound_ms(pulse, tick_ms=TICK_MS):
-    """Published bound (ms) from the electrode coming off to the channel stopping: the
-    sense hold, one window (DEBOUNCE_TICKS ticks = 30 ms, or two pulse/burst periods when that is
-    longer), one tick. 50 Hz: 20 + 40 + 10 = 70 ms; >= 67 Hz: 60 ms; 2 Hz: 1030 ms."""
+def _period_ms(pulse):
+    """The pulse period (bursts: the burst period) in whole ms, rounded up."""
     rate = pulse["burst_rate_hz"] if pulse.get("burst_count", 1) > 1 else pulse["rate_hz"]
-    window = max(ELECTRODE_DETECT_MIN_MS, int(2000.0 / rate + 0.5))
-    return SENSE_HOLD_MS + window + tick_ms
+    return int(1000.0 / rate + 0.999)
+
+
+def _window_ms(period_ms):
+    # period <= hold: the readings show current at every tick while the load is there, so three
+    # ticks without it prove it gone (two are a glitch); longer periods: one period + the margin
+    if period_ms > SENSE_HOLD_MS:
+        return period_ms + DETECT_MARGIN_MS
+    return ELECTRODE_DETECT_MIN_MS
+
+
+def electrode_detect_bound_ms(pulse, tick_ms=TICK_MS):
+    """Published bound (ms) from the electrode coming off to the channel stopping: the last good
+    pulse's reading holds SENSE_HOLD_MS, then one window (one pulse or burst period, at least
+    the hold, + DETECT_MARGIN_MS) without current, then at most one tick. That is one period +
+    40 ms (the first pulse that finds no current, + 40 ms), 50 ms at >= 50 Hz: 40 Hz: 65 ms;
+    4 Hz: 290 ms; 2 Hz: 540 ms."""
+    p = _period_ms(pulse)
+    if p > SENSE_HOLD_MS:
+        return SENSE_HOLD_MS + _window_ms(p) + tick_ms
+    return SENSE_HOLD_MS + _window_ms(p)  # a whole number of ticks after the last live one
 
 
 def _num(v):
@@ -198,6 +225,11 @@ class SafetySupervisor:
         self.locked = False
         self.stop_reason = ""
         self.warnings = 0
+        # STOP: the pin (attach_stop) read at every start and tick, and the flag its IRQ sets
+        self._stop_pin = None
+        self._stop_req = False
+        self.stop_irq_count = 0
+        self._stop_isr_ref = None
         # power sources: the output stage's methods (contract), else the board's
         src = output_stage if hasattr(output_stage, "usb_present") else board
         self._usb_src = src if src is not None and hasattr(src, "usb_present") else None
@@ -214,6 +246,7 @@ class SafetySupervisor:
         # per channel (index 0 unused)
         self._level = [0.0] * n         # user level, mA
         self._cmd = [0.0] * n           # amplitude commanded to the output stage, mA
+        self._played = [0.0] * n        # what the DAC plays of it (rounded down), mA
         self._limit = [0.0] * n         # pulse_limit_ma of the configured pulses
         self._last_rise = [0] * n
         self._has_risen = [False] * n
@@ -221,33 +254,40 @@ class SafetySupervisor:
         self._pulse = [None] * n        # configured pulse parameters (a list in _PULSE_KEYS order)
         self._plan = [None] * n         # what configure_pulses returned
         self._peak_ma = [0.0] * n       # highest delivered this run (for the usage log)
-        # electrode check state
+        # electrode check state: the window without current that proves a dead pulse, and (when
+        # the pulse rate rises) the shorter one it changes to once the old pulses are played out
         self._win_ms = [ELECTRODE_DETECT_MIN_MS] * n
-        self._prev_cmd = [0.0] * n
+        self._win_next = [ELECTRODE_DETECT_MIN_MS] * n
+        self._win_until = [0] * n
+        # the commands of the last 4 ticks (this one first): a reading reflects pulses of the
+        # last SENSE_HOLD_MS, played with any of them
+        self._c0 = [0.0] * n
+        self._c1 = [0.0] * n
+        self._c2 = [0.0] * n
+        self._c3 = [0.0] * n
         self._ok_open_ms = [0] * n
         self._ok_reach_ms = [0] * n
-        self._bad_open_ticks = [0] * n
-        self._bad_reach_ticks = [0] * n
         self._over_ticks = [0] * n
         # Allocation-free steady ticks (floats are boxed on MicroPython): level x envelope is
         # kept for the last (level, envelope) objects, and the current-sense thresholds for the
-        # last (command, previous command) objects; an output stage with raw ADC readings
+        # last (lowest, highest recent command) objects; an output stage with raw ADC readings
         # (read_current_raw, current_raw_threshold) has them converted to raw counts, compared
         # with the same result as the mA reading (lib/output_stage.py).
         self._ap_lvl = [_UNSET] * n
         self._ap_env = [_UNSET] * n
         self._ap_ma = [0.0] * n
-        self._thr_cmd = [_UNSET] * n
-        self._thr_prev = [_UNSET] * n
+        self._thr_lo = [_UNSET] * n
+        self._thr_hi = [_UNSET] * n
         self._over_ma = [0.0] * n       # reading above this: over current
         self._reach_ma = [0.0] * n      # reading at least this: the current is reached
+        self._live_ma = [0.0] * n       # reading at least this: current flows
         self._over_raw = [0] * n
         self._reach_raw = [0] * n
+        self._live_raw = [0] * n
         raw = output_stage
         if not (hasattr(raw, "read_current_raw") and hasattr(raw, "current_raw_threshold")):
             raw = None
         self._raw_src = raw
-        self._open_raw = raw.current_raw_threshold(OPEN_READ_MA) if raw is not None else 0
         self._last_tick = 0
         self._batt_low_ticks = 0
         self._batt_warn_ticks = 0
@@ -257,8 +297,9 @@ class SafetySupervisor:
 
     # --- caps --------------------------------------------------------------------------------
     def set_caps(self, caps):
-        """caps: dict with optional cap_ma (list [ch1, ch2] or dict {1: .., 2: ..}),
-        charge_uc, rms_ma. Caps can only be lowered below the SAFETY.md ceilings."""
+        """caps: the settings dict (or any dict) with optional cap_ma (list [ch1, ch2] or dict
+        {1: .., 2: ..}), charge_cap_uc (the settings key) and rms_ma. Caps can only be lowered
+        below the SAFETY.md ceilings."""
         if not caps:
             return
         cap = caps.get("cap_ma")
@@ -274,7 +315,7 @@ class SafetySupervisor:
                     self._cap_ma[ch] = max(0, min(v, self.board_max_ma))
                 if self._level[ch] > self._cap_ma[ch]:
                     self._level[ch] = self._cap_ma[ch]
-        v = caps.get("charge_uc")
+        v = caps.get("charge_cap_uc")
         if _num(v) and v > 0:
             self.charge_cap_uc = min(v, CHARGE_ABS_MAX_UC)
         v = caps.get("rms_ma")
@@ -347,6 +388,34 @@ class SafetySupervisor:
     def on_program_change(self):
         self.reset_levels()
 
+    # --- STOP (rule 4) -----------------------------------------------------------------------
+    def attach_stop(self, pin, hard=True):
+        """Arm the STOP button (active low) on `pin`: a falling edge runs stop_isr() at once;
+        its level is read again at every start() and tick(), so a STOP held down (from power-on,
+        through a restart) keeps the output off whatever the edges did. hard=False where the port
+        only has scheduled pin IRQs (ESP32): the handler is the same."""
+        self._stop_pin = pin
+        self._stop_isr_ref = self.stop_isr  # bound method made once, here, not in the IRQ
+        trig = pin.IRQ_FALLING
+        if hard:
+            pin.irq(handler=self._stop_isr_ref, trigger=trig, hard=True)
+        else:
+            pin.irq(handler=self._stop_isr_ref, trigger=trig)
+
+    def stop_isr(self, _pin=None):
+        """The STOP interrupt (hard IRQ): drops the output stage's enable and sets a flag, and
+        nothing else; no allocation. The loop's next tick() stops everything (stop_now)."""
+        self.out.cut()
+        self._stop_req = True
+        self.stop_irq_count += 1
+
+    def stop_down(self):
+        """True while STOP is down or its IRQ fired and the loop has not acted on it yet."""
+        if self._stop_req:
+            return True
+        p = self._stop_pin
+        return p is not None and p.value() == 0
+
     # --- start / apply -----------------------------------------------------------------------
     def _fault(self, kind, ch, now_ms, detail=""):
         f = Fault(kind, ch, now_ms, detail)
@@ -365,8 +434,15 @@ class SafetySupervisor:
 
     def start(self, plans, now_ms=0):
         """plans[ch] = pulse dict (phase_us, gap_us, rate_hz, burst_count, burst_rate_hz,
-        alternate) for ch = 1..channels (SessionOutput.pulse works). Refuses with a Fault on
-        USB power, low battery or invalid parameters; returns None when running."""
+        alternate) for ch = 1..channels (SessionOutput.pulse works). Refuses with a Fault while
+        STOP is down, on USB power, low battery or invalid parameters (the engine's own limits
+        included); returns None when running. STOP is checked again after the output is
+        enabled: a STOP that came in the middle of start() wins."""
+        if self.stop_down():
+            self._stop_req = False
+            self.emergency_off()
+            self.stop_reason = "stop_button"
+            return self._fault(STOP_HELD, 0, now_ms)
         if self._usb():
             self.stop(USB_POWER)
             return self._fault(USB_POWER, 0, now_ms)
@@ -385,16 +461,26 @@ class SafetySupervisor:
         for ch in self._chs:
             self._ch_fault[ch] = None
             self._cmd[ch] = 0.0
+            self._played[ch] = 0.0
             self._peak_ma[ch] = 0.0
             self._has_risen[ch] = False
             self._over_ticks[ch] = 0
             self.out.set_amplitude_ma(ch, 0)
-            self._configure(ch, plans[ch])
+            try:
+                self._configure(ch, plans[ch], now_ms, False)  # the engine refuses what it
+            except (ValueError, KeyError, TypeError) as e:      # cannot play: no output
+                self.stop(INVALID_PARAMS)
+                return self._fault(INVALID_PARAMS, ch, now_ms, str(e))
             self._reset_window(ch, now_ms)
         self.out.enable(True)
         for ch in self._chs:
             self.out.start_pulses(ch)
         self.state = RUNNING
+        if self.stop_down():                    # STOP came while starting: it wins
+            self._stop_req = False
+            self._halt(IDLE)
+            self.stop_reason = "stop_button"
+            return self._fault(STOP_HELD, 0, now_ms)
         self.stop_reason = ""
         self._last_tick = now_ms
         self._batt_low_ticks = 0
@@ -403,7 +489,7 @@ class SafetySupervisor:
         self._last_session_state = ""
         return None
 
-    def _configure(self, ch, pulse):
+    def _configure(self, ch, pulse, now_ms, running):
         vals = self._pulse[ch]
         if vals is None:
             vals = [None] * len(_PULSE_KEYS)
@@ -417,8 +503,16 @@ class SafetySupervisor:
         self._plan[ch] = self.out.configure_pulses(ch, vals[0], vals[1], vals[2], vals[3],
                                                    vals[4], vals[5])
         self._limit[ch] = self._pulse_limit(ch, pulse)
-        rate = vals[4] if vals[3] > 1 else vals[2]
-        self._win_ms[ch] = max(ELECTRODE_DETECT_MIN_MS, int(2000.0 / rate + 0.5))
+        win = _window_ms(_period_ms(pulse))
+        old = self._win_ms[ch]
+        if not running or win >= old:
+            self._win_ms[ch] = win
+            self._win_next[ch] = win
+        else:
+            # a faster rate starts at the next pulse (loop) boundary: the old, longer window
+            # stays until the pulses of the old rate are surely played out
+            self._win_next[ch] = win
+            self._win_until[ch] = _ticks_add(now_ms, 2 * old)
 
     def _pulse_changed(self, ch, pulse):
         vals = self._pulse[ch]
@@ -434,6 +528,9 @@ class SafetySupervisor:
         min(user level x envelope, clinician cap, board max, charge and rms limits)."""
         if self.state != RUNNING:
             return
+        if self.stop_down():
+            self.stop_now()
+            return
         st = out.state
         if st == "paused" and self._last_session_state != "paused":
             self.reset_levels()               # rule 2: after a pause output starts at zero
@@ -448,11 +545,11 @@ class SafetySupervisor:
             if self._pulse_changed(ch, pulse):
                 try:
                     check_pulse(pulse)
+                    self._configure(ch, pulse, now_ms, True)
                 except (ValueError, KeyError, TypeError) as e:
-                    self._fault(INVALID_PARAMS, ch, now_ms, str(e))
                     self._halt(FAULT)
+                    self._fault(INVALID_PARAMS, ch, now_ms, str(e))
                     return
-                self._configure(ch, pulse)
             env = out.envelope[ch]
             if not _num(env) or env < 0:
                 env = 0.0
@@ -474,7 +571,8 @@ class SafetySupervisor:
             if ma > self.board_max_ma:
                 ma = self.board_max_ma
             if ma != self._cmd[ch]:
-                self.out.set_amplitude_ma(ch, ma)
+                q = self.out.set_amplitude_ma(ch, ma)   # the DAC rounds down: never above ma
+                self._played[ch] = ma if q is None else q
                 self._cmd[ch] = ma
                 if ma > self._peak_ma[ch]:
                     self._peak_ma[ch] = ma
@@ -485,56 +583,52 @@ class SafetySupervisor:
         self._halt(IDLE if self.state != FAULT else FAULT)
         self.stop_reason = reason
 
+    def stop_now(self):
+        """The loop's answer to STOP (its IRQ flag or its level): everything off, idle."""
+        self._stop_req = False
+        if self.state == RUNNING:
+            self._halt(IDLE)
+            self.stop_reason = "stop_button"
+        else:
+            self.emergency_off()
+
     def _halt(self, new_state):
-        out = self.out
-        for ch in self._chs:
-            try:
-                out.set_amplitude_ma(ch, 0)
-            except Exception:
-                pass
-        for ch in self._chs:
-            try:
-                out.stop_pulses(ch)
-            except Exception:
-                pass
-        try:
-            out.enable(False)
-        except Exception:
-            pass
-        for ch in self._chs:
-            self._cmd[ch] = 0.0
-            self._level[ch] = 0.0
+        self.emergency_off()
         self.state = new_state
 
     def emergency_off(self):
-        """Same as stop() without allocating anything: callable from an IRQ or an except
-        handler. Integer loop, no lists, no strings built, no float boxing."""
+        """The one stop path (stop, faults, STOP, crash handler): every DAC to 0, every pulse
+        train stopped, enable low, levels 0. Allocation-free (an integer loop, no lists or
+        strings built, no float boxed): callable from an except handler; each step is tried on
+        its own so one failing part does not keep the others on."""
         out = self.out
         n = self.channels
         ch = 1
         while ch <= n:
             try:
                 out.set_amplitude_ma(ch, 0)
-            except Exception:
+            except Exception:  # noqa: BLE001 - the next step must still run
                 pass
             ch += 1
         ch = 1
         while ch <= n:
             try:
                 out.stop_pulses(ch)
-            except Exception:
+            except Exception:  # noqa: BLE001
                 pass
             ch += 1
         try:
             out.enable(False)
-        except Exception:
+        except Exception:  # noqa: BLE001
             pass
         cmd = self._cmd
+        played = self._played
         level = self._level
         ch = 1
         while ch <= n:
-            cmd[ch] = 0
-            level[ch] = 0
+            cmd[ch] = 0.0
+            played[ch] = 0.0
+            level[ch] = 0.0
             ch += 1
         if self.state == RUNNING:
             self.state = IDLE
@@ -547,11 +641,12 @@ class SafetySupervisor:
     def rearm_channel(self, ch, now_ms):
         """Explicit user action after reconnecting an electrode: the channel plays again,
         from a level of 0 (rule 2)."""
-        if self.state != RUNNING or self._ch_fault[ch] is None:
+        if self.state != RUNNING or self._ch_fault[ch] is None or self.stop_down():
             return False
         self._ch_fault[ch] = None
         self._level[ch] = 0.0
         self._cmd[ch] = 0.0
+        self._played[ch] = 0.0
         self.out.set_amplitude_ma(ch, 0)
         self.out.start_pulses(ch)
         self._reset_window(ch, now_ms)
@@ -562,6 +657,7 @@ class SafetySupervisor:
         self.out.set_amplitude_ma(ch, 0)
         self.out.stop_pulses(ch)
         self._cmd[ch] = 0.0
+        self._played[ch] = 0.0
         self._level[ch] = 0.0
         self._ch_fault[ch] = kind
         for c in self._chs:
@@ -569,17 +665,20 @@ class SafetySupervisor:
                 return
         self._halt(FAULT)              # no channel left: the whole output goes off
 
-    # --- checks (rules 5, 7) ---------------------------------------------------------------
+    # --- checks (rules 4, 5, 7) ------------------------------------------------------------
     def _reset_window(self, ch, now_ms):
-        self._prev_cmd[ch] = 0.0
+        self._c0[ch] = 0.0
+        self._c1[ch] = 0.0
+        self._c2[ch] = 0.0
+        self._c3[ch] = 0.0
         self._ok_open_ms[ch] = now_ms
         self._ok_reach_ms[ch] = now_ms
-        self._bad_open_ticks[ch] = 0
-        self._bad_reach_ticks[ch] = 0
 
     def tick(self, now_ms):
-        """Current sense, battery, USB and loop-timing checks. Returns the new faults (an
-        empty tuple when there are none)."""
+        """STOP, then current sense, battery, USB and loop-timing checks. Returns the new faults
+        (an empty tuple when there are none)."""
+        if self.stop_down():
+            self.stop_now()
         if self.state != RUNNING:
             return _NO_FAULTS
         new = _NO_FAULTS
@@ -611,7 +710,7 @@ class SafetySupervisor:
         for ch in self._chs:
             if self._ch_fault[ch] is not None:
                 continue
-            kind = self._check_channel(ch, now_ms)
+            kind = self._check_channel(ch, now_ms, gap)
             if kind is not None:
                 f = self._fault(kind, ch, now_ms)
                 if kind == OVER_CURRENT:
@@ -627,37 +726,60 @@ class SafetySupervisor:
                     break
         return new
 
-    def _thresholds(self, ch, cmd, prev):
-        # the over-current and reach thresholds of this (command, previous command) pair
-        self._thr_cmd[ch] = cmd
-        self._thr_prev[ch] = prev
-        hi = cmd if cmd > prev else prev
-        lo = cmd if cmd < prev else prev
+    def _thresholds(self, ch, lo, hi):
+        # the over-current, reach and live thresholds of this (lowest, highest) command pair
+        self._thr_lo[ch] = lo
+        self._thr_hi[ch] = hi
         over = hi * (1 + OVER_FRACTION) + OVER_MARGIN_MA
         reach = REACH_FRACTION * lo
+        live = OPEN_FRACTION * lo
+        if live > OPEN_READ_MA:
+            live = OPEN_READ_MA
         self._over_ma[ch] = over
         self._reach_ma[ch] = reach
+        self._live_ma[ch] = live
         src = self._raw_src
         if src is not None:
             self._over_raw[ch] = src.current_raw_threshold(over, True)
             self._reach_raw[ch] = src.current_raw_threshold(reach)
+            r = src.current_raw_threshold(live)
+            self._live_raw[ch] = r if r > 0 else 1   # at least one ADC step above nothing
 
-    def _check_channel(self, ch, now_ms):
-        cmd = self._cmd[ch]
-        prev = self._prev_cmd[ch]
-        self._prev_cmd[ch] = cmd
-        if cmd is not self._thr_cmd[ch] or prev is not self._thr_prev[ch]:
-            self._thresholds(ch, cmd, prev)
+    def _check_channel(self, ch, now_ms, gap):
+        cmd = self._played[ch]
+        c1 = self._c0[ch]
+        c2 = self._c1[ch]
+        c3 = self._c2[ch]
+        self._c3[ch] = c3
+        self._c2[ch] = c2
+        self._c1[ch] = c1
+        self._c0[ch] = cmd
+        lo = cmd
+        hi = cmd
+        if c1 < lo:
+            lo = c1
+        elif c1 > hi:
+            hi = c1
+        if c2 < lo:
+            lo = c2
+        elif c2 > hi:
+            hi = c2
+        if c3 < lo:
+            lo = c3
+        elif c3 > hi:
+            hi = c3
+        if lo is not self._thr_lo[ch] or hi is not self._thr_hi[ch]:
+            self._thresholds(ch, lo, hi)
         src = self._raw_src
         if src is not None:
             raw = src.read_current_raw(ch)
             over = raw >= self._over_raw[ch]
-            live = raw >= self._open_raw
+            live = raw >= self._live_raw[ch]
             reached = raw >= self._reach_raw[ch]
         else:
             read = self.out.read_current_ma(ch)
             over = read > self._over_ma[ch]
-            live = read >= OPEN_READ_MA
+            live = read > 0 and read >= self._live_ma[ch]
             reached = read >= self._reach_ma[ch]
         # over current: reading above the command on DEBOUNCE_TICKS consecutive informative
         # ticks (a ~0 reading between slow pulses neither confirms nor clears it)
@@ -667,32 +789,31 @@ class SafetySupervisor:
                 return OVER_CURRENT
         elif live:
             self._over_ticks[ch] = 0
-        # under current: the sense holds the peak of the latest pulse ~SENSE_HOLD_MS, so a
-        # reading reflects a command of this or the previous tick (lo). A channel is "ok" at a
-        # tick where the command is small or the reading matches; it faults when no ok tick has
-        # been seen for DEBOUNCE_TICKS ticks and one window (>= two pulse or burst periods).
-        lo = cmd if cmd < prev else prev
-        if lo < OPEN_MIN_CMD_MA:
+        # under current. Nothing commanded at some tick of the sense window: nothing to prove.
+        if not lo > 0:
             self._ok_open_ms[ch] = now_ms
             self._ok_reach_ms[ch] = now_ms
-            self._bad_open_ticks[ch] = 0
-            self._bad_reach_ticks[ch] = 0
             return None
+        if gap > SENSE_HOLD_MS:
+            # the ticks were too far apart for the readings to see every pulse: a pulse may
+            # have been good unseen before the span this reading covers
+            t = _ticks_add(now_ms, -SENSE_HOLD_MS)
+            if _ticks_diff(t, self._ok_open_ms[ch]) > 0:
+                self._ok_open_ms[ch] = t
+            if _ticks_diff(t, self._ok_reach_ms[ch]) > 0:
+                self._ok_reach_ms[ch] = t
         if live:
             self._ok_open_ms[ch] = now_ms
-            self._bad_open_ticks[ch] = 0
-        else:
-            self._bad_open_ticks[ch] += 1
-        if reached:
+        if reached or lo < OPEN_READ_MA:
+            # the 80 V compliance only limits currents of a milliamp and more (below, the load
+            # would have to be above 80 kOhm: that reads as open)
             self._ok_reach_ms[ch] = now_ms
-            self._bad_reach_ticks[ch] = 0
-        else:
-            self._bad_reach_ticks[ch] += 1
         win = self._win_ms[ch]
-        if (self._bad_open_ticks[ch] >= DEBOUNCE_TICKS
-                and _ticks_diff(now_ms, self._ok_open_ms[ch]) >= win):
+        if win != self._win_next[ch] and _ticks_diff(now_ms, self._win_until[ch]) >= 0:
+            win = self._win_next[ch]
+            self._win_ms[ch] = win
+        if not live and _ticks_diff(now_ms, self._ok_open_ms[ch]) >= win:
             return OPEN_CIRCUIT
-        if (self._bad_reach_ticks[ch] >= DEBOUNCE_TICKS
-                and _ticks_diff(now_ms, self._ok_reach_ms[ch]) >= win):
+        if not reached and _ticks_diff(now_ms, self._ok_reach_ms[ch]) >= win:
             return CANNOT_REACH
         return None

@@ -32,19 +32,13 @@
 # rates) still make a new float per tick; no lists, dicts or tuples.
 
 import time
-from micropython import const
 
-WARMUP_RATE_HZ = 5.0       # comfortable low rate for warm-up and cool-down (our choice)
+import programs
+
+WARMUP_RATE_HZ = programs.WARMUP_RATE_HZ  # warm-up and cool-down rate (our choice: 5 Hz)
 WARMUP_ENVELOPE = 0.5      # fraction of the user's level during warm-up and cool-down (our choice)
 
-_TICKS_PERIOD = const(1 << 30)   # MicroPython ticks wrap (time.ticks_diff on the device)
-_TICKS_HALF = const(1 << 29)
-
-try:
-    _ticks_diff = time.ticks_diff
-except AttributeError:  # CPython without the sim's time: same wrapping arithmetic
-    def _ticks_diff(a, b):
-        return ((a - b + _TICKS_HALF) & (_TICKS_PERIOD - 1)) - _TICKS_HALF
+_ticks_diff = time.ticks_diff
 
 # states
 WARMUP = "warmup"

@@ -19,8 +19,11 @@
 # Holding BACK and OK together for long_ms yields one LONG event of the virtual button LOCK and
 # suppresses the two buttons' own PRESS/LONG for that hold.
 #
-# STOP fast path: attach_stop_irq(pin, handler) arms a falling-edge IRQ that calls handler()
-# (the supervisor's emergency_off) directly. The interrupt routine does integer work only (a
+# A STOP held down at start-up gives its DOWN at the first polls (other buttons held at start-up
+# give nothing until released).
+# STOP fast path: the app arms it in the supervisor (SafetySupervisor.attach_stop: a hard IRQ
+# that cuts the output enable and sets a flag). attach_stop_irq(pin, handler) here arms a
+# falling-edge IRQ that calls handler() directly. The interrupt routine does integer work only (a
 # counter, one call of a preallocated bound method): no allocation, no float, no list, so it is
 # legal as a hard IRQ. The polled STOP events still arrive through the ring for the UI.
 from micropython import const
@@ -115,6 +118,11 @@ class Buttons:
         for i in range(n):
             if self._pins[i] is not None:
                 self._raw[i] = 1 if self._pins[i].value() == 0 else 0
+                if i == STOP:
+                    # STOP held at start-up is a press like any other (DOWN at once): it is
+                    # never ignored, whatever its history
+                    self._raw[i] = 0
+                    continue
                 self._stable[i] = self._raw[i]
                 if self._stable[i]:
                     self._done[i] = 2  # held at start-up: no event until released

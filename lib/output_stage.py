@@ -18,19 +18,24 @@ class OutputStage:
         self._dac = {}
         self._sense = {}
         self._pulses = {}
-        self._duty = {}
+        self._duty = {}  # the duty asked for (rounded down from the mA)
+        self._played = {}  # the duty the PWM plays (read back: never above the one asked for)
         # ESP32 boards name an attenuation (board.ADC_ATTEN) and read calibrated microvolts;
         # the RP2040 ADC takes no attenuation argument and reads 0-3.3 V as read_u16()
         self._atten = getattr(board, "ADC_ATTEN", None)
         for n, c in board.CHANNELS.items():
             self._dac[n] = PWM(Pin(c["dac"]), freq=board.DAC_PWM_HZ, duty_u16=0)
             self._duty[n] = 0
+            self._played[n] = 0
             self._sense[n] = self._adc(c["sense_adc"])
             self._pulses[n] = engine.channel(n, board)
+        self._dac_list = [self._dac[n] for n in sorted(self._dac)]  # channels 1, 2, ...
         self._vbus = Pin(board.VBUS_SENSE, Pin.IN)
         self._vsys = self._adc(board.VSYS_ADC)
         self._batt_num, self._batt_den = self._battery_ratio()
         self.enabled = False
+        # PWM levels per period of the amplitude DAC (rp2: TOP + 1; esp32 LEDC: 2**bits)
+        self._steps = getattr(board, "DAC_STEPS", 65535)
 
     # -- enable ----------------------------------------------------------------------------
     def enable(self, on):
@@ -39,14 +44,35 @@ class OutputStage:
         self._led.value(1 if on else 0)
         self.enabled = on
 
+    def cut(self):
+        """Enable and LED low, then every DAC to 0: register writes only, no allocation, safe
+        in a hard IRQ handler (STOP). The pulse engines are stopped by the loop."""
+        self._enable.value(0)
+        self._led.value(0)
+        self.enabled = False
+        dacs = self._dac_list
+        duty = self._duty
+        played = self._played
+        i = 0
+        n = len(dacs)
+        while i < n:
+            dacs[i].duty_u16(0)
+            duty[i + 1] = 0
+            played[i + 1] = 0
+            i += 1
+
     # -- amplitude ---------------------------------------------------------------------------
     def duty_for_ma(self, ma):
+        """The highest duty whose current is not above ma (rounded toward the safe side)."""
         b = self.board
         if ma <= 0:
             return 0
         volts = (ma - b.DAC_OFFSET_MA) / b.DAC_MA_PER_VOLT
-        duty = int(volts / b.DAC_VREF_V * 65535 + 0.5)
-        return 0 if duty < 0 else (65535 if duty > 65535 else duty)
+        duty = int(volts / b.DAC_VREF_V * 65535)
+        duty = 0 if duty < 0 else (65535 if duty > 65535 else duty)
+        if duty > 0 and self.ma_for_duty(duty) > ma:
+            duty -= 1  # float rounding of the division
+        return duty
 
     def ma_for_duty(self, duty):
         b = self.board
@@ -55,24 +81,42 @@ class OutputStage:
         return duty * b.DAC_VREF_V / 65535 * b.DAC_MA_PER_VOLT + b.DAC_OFFSET_MA
 
     def set_amplitude_ma(self, channel, ma):
-        """Set the current source. Refuses anything above the board maximum (a second line
-        behind the supervisor's caps)."""
+        """Set the current source; returns the mA it plays, never above ma: the duty is
+        rounded down, and if the PWM's own quantisation plays it higher (read back), a lower
+        duty is asked for. Refuses anything above the board maximum (a second line behind the
+        supervisor's caps)."""
         if ma != ma or ma < 0 or ma > self.board.MAX_MA:
             raise ValueError("amplitude %r mA outside 0-%d mA" % (ma, self.board.MAX_MA))
         duty = self.duty_for_ma(ma)
         if duty != self._duty[channel]:
-            self._dac[channel].duty_u16(duty)
+            dac = self._dac[channel]
+            # the PWM level at or below duty, asked for as its own duty_u16 (no write ever
+            # lands above the target, not even for a moment)
+            steps = self._steps
+            req = (duty * steps // 65535 * 65535 + steps // 2) // steps
+            dac.duty_u16(req)
+            got = dac.duty_u16()
+            step = got - duty  # at most half a PWM step (the PWM rounds to the nearest)
+            while got > duty and req > 0:
+                req -= step  # played above the target: ask lower, in steps too small to skip
+                if req < 0:  # the PWM step below
+                    req = 0
+                dac.duty_u16(req)
+                got = dac.duty_u16()
             self._duty[channel] = duty
+            self._played[channel] = got
+        return self.ma_for_duty(self._played[channel])
 
     def zero_all(self):
         """Every DAC to 0 without allocating (safe from an IRQ handler)."""
         for n in self._dac:
             self._dac[n].duty_u16(0)
             self._duty[n] = 0
+            self._played[n] = 0
 
     def amplitude_ma(self, channel):
-        """What the DAC is set to, in mA (calibrated), not what anyone asked for."""
-        return self.ma_for_duty(self._duty[channel])
+        """What the DAC plays, in mA (calibrated), not what anyone asked for."""
+        return self.ma_for_duty(self._played[channel])
 
     def _adc(self, pin):
         if self._atten is None:
@@ -134,6 +178,16 @@ class OutputStage:
                          burst_rate_hz=None, alternate=False):
         return self._pulses[channel].set(phase_us, gap_us, rate_hz, burst_count, burst_rate_hz,
                                          alternate)
+
+    def check_pulse(self, phase_us, gap_us=50, rate_hz=50, burst_count=1, burst_rate_hz=None,
+                    alternate=False):
+        """Raise ValueError (PulseParamError), naming the limit, if this board's pulse engine
+        cannot play these parameters; changes nothing. The one owner of the board's pulse
+        limits: the engine's own quantise(), used by the program validator (programs.py), so the
+        editor and the file loader refuse what the engine would refuse at start."""
+        for n in self._pulses:
+            self._pulses[n].quantise(phase_us, gap_us, rate_hz, burst_count, burst_rate_hz,
+                                     alternate)
 
     def start_pulses(self, channel):
         self._pulses[channel].start()

@@ -25,3 +25,18 @@ except ImportError:
     from host_tools.sim import micropython_mod
 
     sys.modules["micropython"] = micropython_mod
+
+# Device modules use MicroPython's time API (ticks_diff, ticks_add) with no CPython fallback: on
+# CPython the pure ones (safety, session) are imported here once with the simulation's `time`
+# stand-in, then CPython's own time module is put back for pytest.
+import time as _time  # noqa: E402
+
+if not hasattr(_time, "ticks_diff"):
+    from host_tools.sim import simtime as _simtime
+
+    sys.modules["time"] = _simtime
+    try:
+        import safety  # noqa: F401
+        import session  # noqa: F401
+    finally:
+        sys.modules["time"] = _time

@@ -9,8 +9,10 @@ DEFAULT_SYS_HZ = 125_000_000
 NS_PER_S = 1_000_000_000
 
 
-class SimReset(Exception):
-    """Raised by the default World.on_reset hook: the simulated chip reset (watchdog, soft, ...)."""
+class SimReset(BaseException):
+    """Raised by the default World.on_reset hook: the simulated chip reset (watchdog, soft, ...).
+    A BaseException, like SystemExit: a chip reset cannot be caught, so no firmware
+    `except Exception` handler may swallow it (and every firmware handler is `except Exception`)."""
 
     def __init__(self, reason):
         super().__init__("simulated reset: " + str(reason))

@@ -196,14 +196,32 @@ def test_back_ok_combo_gives_lock_only():
 
 def test_pressed_state_and_held_at_startup():
     B = buttons_mod()
+    pins = {"up": FakePin(), "ok": FakePin()}
+    pins["ok"].steps = [(0, 0)]  # held at power-on
+    b = B.Buttons(pins)
+    assert b.pressed("ok") and not b.pressed("up")
+    for t in range(0, 2000, 10):
+        pins["up"].now = pins["ok"].now = t
+        b.poll(t)
+    assert b.get() == 0  # nothing for a button held since start-up
+
+
+def test_stop_held_at_startup_is_a_press_at_once():
+    # issue 9: a STOP that is down is never ignored, whatever its history
+    B = buttons_mod()
     pins = {"up": FakePin(), "stop": FakePin()}
     pins["stop"].steps = [(0, 0)]  # held at power-on
     b = B.Buttons(pins)
-    assert b.pressed("stop") and not b.pressed("up")
-    for t in range(0, 2000, 10):
+    evs = []
+    for t in range(0, 100, 10):
         pins["up"].now = pins["stop"].now = t
         b.poll(t)
-    assert b.get() == 0  # nothing for a button held since start-up
+        ev = b.get()
+        while ev:
+            evs.append((t, B.describe(ev)))
+            ev = b.get()
+    assert evs and evs[0][1] == "stop.down" and evs[0][0] <= 30, evs
+    assert b.pressed("stop")
 
 
 def test_stop_irq_calls_handler_without_polling():
