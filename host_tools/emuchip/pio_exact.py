@@ -7,6 +7,9 @@
     xp.sync()               # bring the PIO up to xp.cyc (before touching PIO or pad state by hand)
     xp.set_input(pin, lvl)  # drive a GPIO input from outside, at the current cycle
     xp.steps, xp.skipped    # PIO instructions stepped one by one / skipped in closed form
+    xp.fast_forward = True  # False: step countdown loops one by one too (same result, slower)
+    xp.readback = True      # False: pads do not read their own output (rp2040py as shipped)
+    xp.writes = []          # when a list: (cycle, block, offset, value) of every register write
 
 Why this design (option b of issue 8: rp2040py's own PIO, stepped exactly)
   rp2040py's PIO (native RPPIO / StateMachine) implements the registers exactly as MicroPython's rp2
@@ -124,6 +127,8 @@ class BlockProxy:
     def write_uint32_atomic(self, offset, value, atomic_type):
         xp = self._xp
         xp.sync()
+        if xp.writes is not None:
+            xp.writes.append((xp.cyc, self.index, offset, value))
         self.block.write_uint32_atomic(offset, value, atomic_type)
         xp.after_access(self.block)
 
@@ -159,8 +164,9 @@ class ExactPio:
         self.driven = set()  # pins whose input we drive with their own output level
         self.steps = 0
         self.skipped = 0
-        self._in_step = False
-        self.cycle_fp0 = 0
+        self.fast_forward = True
+        self.readback = True
+        self.writes = None
         for b in self.blocks:
             b.cycle_fp = 0
         for n, pin in enumerate(mcu.gpio):
@@ -255,7 +261,8 @@ class ExactPio:
                 m.step()
                 stepped[i] = True
                 self.steps += 1
-                if m.pc == pc0 and not m.waiting and not m.exec_valid:
+                if (m.pc == pc0 and self.fast_forward and not m.waiting
+                        and not m.exec_valid):
                     w = b.instructions[pc0]
                     # JMP (000), condition x-- (010) or y-- (100), target = its own address
                     if (w & 0xE0FF) in (0x0040 | pc0, 0x0080 | pc0):
@@ -307,6 +314,8 @@ class ExactPio:
         bit = 1 << n
 
         def cb(value, last):
+            if not self.readback:
+                return
             st = int(value)
             if st < 2:
                 byp = (self.blocks[0].input_sync_bypass | self.blocks[1].input_sync_bypass) & bit
