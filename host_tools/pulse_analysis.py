@@ -27,13 +27,11 @@ class Pulse:
                                                   self.gap, self.phase2)
 
 
-def _merge(edges_a, edges_b):
-    """Yield (cycle, a, b) for every cycle at which either level changes (both applied)."""
-    a = edges_a[0][1] if edges_a else 0
-    b = edges_b[0][1] if edges_b else 0
-    # skip the initial entries (cycle 0 levels)
-    ia = 1 if edges_a else 0
-    ib = 1 if edges_b else 0
+def _merge(edges_a, edges_b, a, b):
+    """[(cycle, a, b)] for every cycle at which either level changes (both applied), from the
+    levels a, b before the first change; edges_* hold changes only (no initial entry)."""
+    ia = 0
+    ib = 0
     na = len(edges_a)
     nb = len(edges_b)
     out = []
@@ -51,7 +49,97 @@ def _merge(edges_a, edges_b):
             b = edges_b[ib][1]
             ib += 1
         out.append((t, a, b))
-    return out, (edges_a[0][1] if edges_a else 0), (edges_b[0][1] if edges_b else 0)
+    return out
+
+
+class Analyser:
+    """The pulse state machine over a record that arrives in pieces (long sessions: nothing but
+    the open pulse and the summary is kept). Feed consecutive pieces of the two legs' edges with
+    feed(); pieces must not overlap in time and every edge of one cycle must come in one piece.
+
+    keep=True keeps every Pulse in .pulses (what analyse() returns); .stats accumulates the
+    summary either way; .violations keeps the first `max_violations`, .violation_count all."""
+
+    def __init__(self, a0, b0, keep=True, sys_hz=125_000_000, max_violations=None):
+        self.a = a0
+        self.b = b0
+        self.keep = keep
+        self.pulses = []
+        self.violations = []
+        self.violation_count = 0
+        self.max_violations = max_violations
+        self.stats = Summary(sys_hz)
+        # state machine over segments: idle -> p1 -> gap -> p2 -> idle
+        self.state = "unknown" if (a0 or b0) else "idle"
+        self.first = None
+        self.t_start = self.t_p1_end = self.t_gap_end = 0
+        if a0 and b0:
+            self._violation(0, "both legs high")
+
+    def _violation(self, t, what):
+        self.violation_count += 1
+        if self.max_violations is None or len(self.violations) < self.max_violations:
+            self.violations.append((t, what))
+
+    def feed(self, edges_a, edges_b, cuts=()):
+        """edges_*: changes [(cycle, level)] of this piece (no initial entry). `cuts`: cycles of
+        deliberate stops in this piece (see analyse)."""
+        changes = _merge(edges_a, edges_b, self.a, self.b)
+        if changes:
+            self.a = changes[-1][1]
+            self.b = changes[-1][2]
+        state = self.state
+        first = self.first
+        t_start = self.t_start
+        t_p1_end = self.t_p1_end
+        t_gap_end = self.t_gap_end
+        for t, a, b in changes:
+            if a and b:
+                self._violation(t, "both legs high")
+                state = "unknown"
+                continue
+            high = "A" if a else ("B" if b else None)
+            if state == "idle":
+                if high is not None:
+                    state, first, t_start = "p1", high, t
+            elif state == "p1":
+                if high is None:
+                    state, t_p1_end = "gap", t
+                else:  # direct switch A->B with no gap
+                    self._violation(t, "no inter-phase gap")
+                    state = "unknown"
+            elif state == "gap":
+                if high is None:
+                    continue
+                if high == first:
+                    self._violation(t, "phase %s repeated without the opposite phase" % high)
+                    state, first, t_start = "p1", high, t
+                else:
+                    state, t_gap_end = "p2", t
+            elif state == "p2":
+                if high is None:
+                    p = Pulse(t_start, first, t_p1_end - t_start, t_gap_end - t_p1_end,
+                              t - t_gap_end)
+                    if t in cuts:
+                        state = "idle"
+                        continue
+                    if not p.balanced():
+                        self._violation(t, "unbalanced pulse %r" % (p,))
+                    if self.keep:
+                        self.pulses.append(p)
+                    self.stats.add(p)
+                    state = "idle"
+                else:
+                    self._violation(t, "no rest after a pulse")
+                    state = "unknown"
+            elif state == "unknown":
+                if high is None:
+                    state = "idle"
+        self.state = state
+        self.first = first
+        self.t_start = t_start
+        self.t_p1_end = t_p1_end
+        self.t_gap_end = t_gap_end
 
 
 def analyse(edges_a, edges_b, cut_at=None):
@@ -65,77 +153,51 @@ def analyse(edges_a, edges_b, cut_at=None):
         cuts = (cut_at,)
     else:
         cuts = cut_at
-    changes, a0, b0 = _merge(edges_a, edges_b)
-    pulses = []
-    violations = []
-    if a0 and b0:
-        violations.append((0, "both legs high"))
-    # state machine over segments: idle -> p1 -> gap -> p2 -> idle
-    state = "idle"
-    if a0 or b0:
-        state = "unknown"
-    first = None
-    t_start = t_p1_end = t_gap_end = 0
-    for t, a, b in changes:
-        if a and b:
-            violations.append((t, "both legs high"))
-            state = "unknown"
-            continue
-        high = "A" if a else ("B" if b else None)
-        if state == "idle":
-            if high is not None:
-                state, first, t_start = "p1", high, t
-        elif state == "p1":
-            if high is None:
-                state, t_p1_end = "gap", t
-            else:  # direct switch A->B with no gap
-                violations.append((t, "no inter-phase gap"))
-                state = "unknown"
-        elif state == "gap":
-            if high is None:
-                continue
-            if high == first:
-                violations.append((t, "phase %s repeated without the opposite phase" % high))
-                state, first, t_start = "p1", high, t
-            else:
-                state, t_gap_end = "p2", t
-        elif state == "p2":
-            if high is None:
-                p = Pulse(t_start, first, t_p1_end - t_start, t_gap_end - t_p1_end, t - t_gap_end)
-                if t in cuts:
-                    state = "idle"
-                    continue
-                if not p.balanced():
-                    violations.append((t, "unbalanced pulse %r" % (p,)))
-                pulses.append(p)
-                state = "idle"
-            else:
-                violations.append((t, "no rest after a pulse"))
-                state = "unknown"
-        elif state == "unknown":
-            if high is None:
-                state = "idle"
-    return pulses, violations
+    an = Analyser(edges_a[0][1] if edges_a else 0, edges_b[0][1] if edges_b else 0)
+    an.feed(edges_a[1:], edges_b[1:], cuts)
+    return an.pulses, an.violations
+
+
+class Summary:
+    """summary() accumulated one pulse at a time (sets of distinct values stay small)."""
+
+    def __init__(self, sys_hz=125_000_000):
+        self.sys_hz = sys_hz
+        self.count = 0
+        self.phases = set()
+        self.gaps = set()
+        self.periods = set()
+        self.first_legs = ""
+        self.last_start = None
+
+    def _ns(self, c):
+        return (c * 1_000_000_000 + self.sys_hz // 2) // self.sys_hz
+
+    def add(self, p):
+        ns = self._ns
+        self.phases.add(ns(p.phase1))
+        self.phases.add(ns(p.phase2))
+        self.gaps.add(ns(p.gap))
+        if self.last_start is not None:
+            self.periods.add(ns(p.start - self.last_start))
+        self.last_start = p.start
+        if self.count < 16:
+            self.first_legs += p.first_leg
+        self.count += 1
+
+    def result(self):
+        return {
+            "pulse_count": self.count,
+            "phase_ns": sorted(self.phases),
+            "gap_ns": sorted(self.gaps),
+            "period_ns": sorted(self.periods),
+            "first_legs": self.first_legs,
+        }
 
 
 def summary(pulses, sys_hz=125_000_000):
     """Measured phase widths, gaps and periods in ns (sets of distinct values) and the count."""
-    def ns(c):
-        return (c * 1_000_000_000 + sys_hz // 2) // sys_hz
-
-    phases = set()
-    gaps = set()
-    periods = set()
-    for i, p in enumerate(pulses):
-        phases.add(ns(p.phase1))
-        phases.add(ns(p.phase2))
-        gaps.add(ns(p.gap))
-        if i:
-            periods.add(ns(p.start - pulses[i - 1].start))
-    return {
-        "pulse_count": len(pulses),
-        "phase_ns": sorted(phases),
-        "gap_ns": sorted(gaps),
-        "period_ns": sorted(periods),
-        "first_legs": "".join(p.first_leg for p in pulses[:16]),
-    }
+    s = Summary(sys_hz)
+    for p in pulses:
+        s.add(p)
+    return s.result()

@@ -8,13 +8,14 @@ text at every screen change), DIR/pins.vcd (every GPIO edge of interest), DIR/ol
 The file format is described in host_tools/scenario_core.py and docs/usage.md.
 """
 import argparse
+import io
 import json
 import os
 import shutil
 import sys
 
 from host_tools import scenario_core
-from host_tools.vcd import write_vcd
+from host_tools.vcd import VcdWriter, write_vcd
 
 # -- OCR of the visible frame (the text really on the panel, not what the app believes) ---------
 
@@ -102,7 +103,7 @@ def contact_sheet(frames, path, cols=6, scale=2, max_frames=60):
 
 # -- run --------------------------------------------------------------------------------------
 
-def run_file(path, out_dir, png=True, board=None):
+def run_file(path, out_dir, png=True, board=None, progress=None):
     with open(path) as f:
         try:
             spec = json.load(f)
@@ -110,49 +111,142 @@ def run_file(path, out_dir, png=True, board=None):
             raise scenario_core.ScenarioError("%s is not valid JSON: %s" % (path, e)) from None
     if board is not None and isinstance(spec, dict):
         spec["board"] = board
-    return run_spec(spec, out_dir, png)
+    return run_spec(spec, out_dir, png, progress)
 
 
-def run_spec(spec, out_dir=None, png=True):
+def run_spec(spec, out_dir=None, png=True, progress=None):
+    """Run a scenario. With out_dir the records stream to disk as the run goes (pins.vcd, one
+    PNG per frame) and memory stays bounded whatever the duration; without, the whole record is
+    kept in memory (run.trace: merged_edges and the frames, for tests)."""
     from host_tools.sim import flash as flash_mod
 
     scenario_core.validate(spec)
-    run = scenario_core.Run(spec, ocr=ocr, flash_factory=flash_mod.SimFlash)
+    if out_dir is None:
+        run = scenario_core.Run(spec, ocr=ocr, flash_factory=flash_mod.SimFlash,
+                                progress=progress)
+        trace = run.run()
+        return run, scenario_core.trace_dict(trace)
+    os.makedirs(out_dir, exist_ok=True)
+    frames = FrameSink(os.path.join(out_dir, "oled") if png else None)
+    vcd_path = os.path.join(out_dir, "pins.vcd")
+
+    def recorder(board):
+        names = [name for name, _pin in scenario_core.wires(board)]
+        return scenario_core.Recorder(board, vcd=VcdWriter(vcd_path, names))
+
+    run = scenario_core.Run(spec, ocr=ocr, flash_factory=flash_mod.SimFlash, recorder=recorder,
+                            on_frame=frames.add, progress=progress)
     trace = run.run()
+    run.recorder.finish()
     result = scenario_core.trace_dict(trace)
-    if out_dir is not None:
-        write_outputs(run, trace, result, run.flash, out_dir, png)
+    write_outputs(run, result, out_dir, frames)
     return run, result
 
 
-def write_outputs(run, trace, result, flash, out_dir, png=True):
-    os.makedirs(out_dir, exist_ok=True)
+class FrameSink:
+    """OLED frames as they come: one PNG each (when `folder`), and 1 KB packed copies for the
+    contact sheet (the pixels themselves are not kept)."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.packed = []  # (t_ms, bytes: 64 rows x 16 bytes)
+        if folder is not None:
+            # PIL is imported now, from the host: during the run `os` is the flash's stand-in
+            from PIL import Image, ImageDraw  # noqa: F401
+
+            if os.path.isdir(folder):
+                shutil.rmtree(folder)
+            os.makedirs(folder)
+
+    def add(self, t_ms, px):
+        i = len(self.packed)
+        self.packed.append((t_ms, _pack(px)))
+        if self.folder is not None:
+            # io.open: during the run the builtin open() is the simulated flash's
+            buf = io.BytesIO()
+            frame_image(px).save(buf, format="PNG")
+            with io.open(os.path.join(self.folder, "%04d_%08dms.png" % (i, t_ms)), "wb") as f:
+                f.write(buf.getvalue())
+
+    def frames(self, idx):
+        return [(self.packed[i][0], _unpack(self.packed[i][1])) for i in idx]
+
+
+def _pack(px):
+    out = bytearray()
+    for row in px:
+        for x0 in range(0, len(row), 8):
+            b = 0
+            for i in range(8):
+                if row[x0 + i]:
+                    b |= 1 << i
+            out.append(b)
+    return bytes(out)
+
+
+def _unpack(data, w=128):
+    n = w // 8
+    return [[(data[r * n + x // 8] >> (x % 8)) & 1 for x in range(w)]
+            for r in range(len(data) // n)]
+
+
+def _sheet_index(n, max_frames=60):
+    if n <= max_frames:
+        return list(range(n))
+    step = n / max_frames
+    return [int(i * step) for i in range(max_frames)]
+
+
+def write_outputs(run, result, out_dir, frames=None):
     with open(os.path.join(out_dir, "trace.json"), "w") as f:
         json.dump(result, f, indent=1)
-    b = trace.board
-    wires = []
-    for n in (1, 2):
-        c = b.CHANNELS[n]
-        wires.append(("ch%d_a" % n, scenario_core.merged_edges(trace, c["leg_a"])))
-        wires.append(("ch%d_b" % n, scenario_core.merged_edges(trace, c["leg_b"])))
-    wires.append(("enable", scenario_core.merged_edges(trace, b.OUTPUT_ENABLE)))
-    wires.append(("output_led", scenario_core.merged_edges(trace, b.OUTPUT_LED)))
-    for name, gpio in sorted(b.BUTTONS.items(), key=lambda kv: kv[1]):
-        wires.append(("btn_" + name, scenario_core.merged_edges(trace, gpio)))
-    w0 = trace.boots[0][2]
-    write_vcd(os.path.join(out_dir, "pins.vcd"), wires, w0.sys_hz, end_cycle=run._end_cycle)
     fdir = os.path.join(out_dir, "flash")
     if os.path.isdir(fdir):
         shutil.rmtree(fdir)
-    flash.dump_to(fdir)
-    if png:
-        odir = os.path.join(out_dir, "oled")
-        if os.path.isdir(odir):
-            shutil.rmtree(odir)
-        os.makedirs(odir)
-        for i, (t_ms, px) in enumerate(trace.frames):
-            frame_image(px).save(os.path.join(odir, "%04d_%08dms.png" % (i, t_ms)))
-        contact_sheet(trace.frames, os.path.join(out_dir, "contact_sheet.png"))
+    run.flash.dump_to(fdir)
+    if frames is not None and frames.folder is not None:
+        sheet = frames.frames(_sheet_index(len(frames.packed)))
+        contact_sheet(sheet, os.path.join(out_dir, "contact_sheet.png"))
+
+
+def write_vcd_from_trace(trace, path, end_cycle):
+    """pins.vcd of a run that kept its whole record (no Recorder): the same file the streaming
+    run writes."""
+    wires = [(name, scenario_core.merged_edges(trace, pin))
+             for name, pin in scenario_core.wires(trace.board)]
+    write_vcd(path, wires, trace.boots[0][2].sys_hz, end_cycle=end_cycle)
+
+
+class Progress:
+    """Progress on stderr: device time, share done and speed, at most twice a wall second,
+    and only once the run has taken more than a second."""
+
+    def __init__(self, stream=None, label="scenario"):
+        import time
+
+        self.stream = stream or sys.stderr
+        self.label = label
+        self.t0 = time.monotonic()
+        self.last = self.t0
+        self.shown = False
+        self._time = time
+
+    def __call__(self, t_ms, duration_ms):
+        now = self._time.monotonic()
+        if now - self.t0 < 1.0 or now - self.last < 0.5:
+            return
+        self.last = now
+        wall = now - self.t0
+        self.stream.write("\r%s: %7.1f / %.1f s device time (%3d%%), %.1fx real time  " % (
+            self.label, t_ms / 1000, duration_ms / 1000, 100 * t_ms // max(1, duration_ms),
+            t_ms / 1000 / wall))
+        self.stream.flush()
+        self.shown = True
+
+    def done(self):
+        if self.shown:
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 def main(argv=None):
@@ -163,14 +257,18 @@ def main(argv=None):
     ap.add_argument("--board", choices=["pico", "esp32"], default=None,
                     help="run on this board whatever the file says")
     a = ap.parse_args(argv)
+    prog = Progress()
     try:
-        run, result = run_file(a.scenario, a.out, png=not a.no_png, board=a.board)
+        run, result = run_file(a.scenario, a.out, png=not a.no_png, board=a.board,
+                               progress=prog)
     except scenario_core.ScenarioError as e:
         print("scenario: %s" % e, file=sys.stderr)
         return 2
     except OSError as e:
         print("scenario: cannot read %s: %s" % (a.scenario, e), file=sys.stderr)
         return 2
+    finally:
+        prog.done()
     n_faults = sum(1 for e in result["events"] if e["kind"] == "fault")
     print(json.dumps({"out": a.out, "events": len(result["events"]),
                       "screens": len(result["screens"]), "faults": n_faults,

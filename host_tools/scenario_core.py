@@ -26,6 +26,8 @@ ACTIONS = ("press", "electrode", "load_ohm", "battery_mv", "usb", "trigger", "ha
 # (the main loop is blocked for N ms, then goes on), crash true (an exception in the main loop).
 MAX_DURATION_MS = 4 * 3600 * 1000
 OBSERVE_MS = 5  # the observer samples app state this often (device time)
+RECORD_MS = 1000  # a streaming run hands its records to the Recorder this often (device time)
+KEEP_MS = 1000  # ... keeping the last second in the world (the current-sense model reads it)
 SETTLE_MS = 2  # an OLED frame is complete when no I2C byte came for this long
 
 
@@ -137,6 +139,7 @@ class Trace:
         self.enabled = {1: [], 2: []}
         self.frames = []  # (t_ms, pixels rows) when the visible frame changed
         self.boots = []  # (start_cycle, end_cycle, world)
+        self.recorder = None  # a Recorder when the run streams its records (long sessions)
 
     def event(self, t_ms, kind, **fields):
         e = {"t_ms": t_ms, "kind": kind}
@@ -148,8 +151,17 @@ class Trace:
 class Run:
     """One scenario run. run() returns the Trace."""
 
-    def __init__(self, spec, flash_dir=None, ocr=None, seed=1, flash_factory=None):
+    def __init__(self, spec, flash_dir=None, ocr=None, seed=1, flash_factory=None,
+                 recorder=None, on_frame=None, progress=None):
         self.spec = validate(spec)
+        # recorder: a Recorder (or a callable(board) -> Recorder) that takes the pin edges and
+        # DAC log every RECORD_MS of device time and at each reset, so memory stays bounded:
+        # merged_edges() is then not available, trace_dict() reads the recorder.
+        # on_frame(t_ms, pixels): called for each new OLED frame instead of keeping it in
+        # trace.frames. progress(t_ms, duration_ms): called about once a device second.
+        self.recorder = recorder
+        self.on_frame = on_frame
+        self.progress = progress
         self.board_name = spec.get("board", "pico")
         if self.board_name == "esp32":
             self.board_name = "esp32_devkitc"
@@ -223,6 +235,9 @@ class Run:
             install.install(w, flash=self.flash)
         if self.trace is None:
             self.trace = Trace(board)
+            if self.recorder is not None and not isinstance(self.recorder, Recorder):
+                self.recorder = self.recorder(board)
+            self.trace.recorder = self.recorder
         self.trace.boots.append([w.now, None, w, board])
         return w
 
@@ -335,9 +350,19 @@ class Run:
     # -- observing ---------------------------------------------------------------------------
     def _schedule_observer(self, w):
         step = w.cycles(OBSERVE_MS * 1_000_000)
+        every = RECORD_MS // OBSERVE_MS
+        n = [0]
 
         def obs():
             self._observe()
+            n[0] += 1
+            if n[0] >= every:
+                n[0] = 0
+                if self.recorder is not None:
+                    self.recorder.piece(w, self.trace.boots[-1][0],
+                                        w.now - w.cycles(KEEP_MS * 1_000_000))
+                if self.progress is not None:
+                    self.progress(w.ms(), self.duration_ms)
             w.schedule(w.now + step, obs)
 
         w.schedule(w.now + step, obs)
@@ -384,7 +409,10 @@ class Run:
         if px != self._last_pixels:
             self._last_pixels = px
             t_last = w.ms(last) if last >= self.trace.boots[0][0] else t
-            self.trace.frames.append((t_last, px))
+            if self.on_frame is not None:
+                self.on_frame(t_last, px)
+            else:
+                self.trace.frames.append((t_last, px))
             text = self.ocr(px) if self.ocr is not None else []
             self.trace.screens.append([t_last, text])
 
@@ -465,6 +493,8 @@ class Run:
     def _finish_boot(self, w):
         w.sync()
         self.trace.boots[-1][1] = w.now
+        if self.recorder is not None:
+            self.recorder.piece(w, self.trace.boots[-1][0], w.now + 1, end=w.now)
 
     def _finish(self, w):
         self._observe()
@@ -501,6 +531,9 @@ def _preload_dir(folder, files):
 
 def merged_edges(trace, pin):
     """Edges of one GPIO over every boot, as one list (initial level first)."""
+    if trace.recorder is not None:
+        raise ValueError("this run streamed its edges (Recorder): read them from the recorder's "
+                         "outputs (VCD, pulse summary), or run without a recorder")
     out = []
     level = None
     for start, end, w, _board in trace.boots:
@@ -551,8 +584,178 @@ def enabled_record(trace):
     return out
 
 
+def wires(board):
+    """[(name, gpio)] of the pins a trace records (the VCD wires)."""
+    out = []
+    for n in (1, 2):
+        c = board.CHANNELS[n]
+        out.append(("ch%d_a" % n, c["leg_a"]))
+        out.append(("ch%d_b" % n, c["leg_b"]))
+    out.append(("enable", board.OUTPUT_ENABLE))
+    out.append(("output_led", board.OUTPUT_LED))
+    for name, gpio in sorted(board.BUTTONS.items(), key=lambda kv: kv[1]):
+        out.append(("btn_" + name, gpio))
+    return out
+
+
+class Recorder:
+    """Takes a run's records in pieces, in time order, and keeps only what the trace reports:
+    the pulse summaries (accumulated pulse by pulse), the DAC amplitude and enable records, and
+    the wires' edges handed on to `vcd` (an object with begin(levels), add(events), end(cycle):
+    host_tools.vcd.VcdWriter) as they come. Memory does not grow with the number of edges.
+
+    The pieces give exactly what merged_edges / amplitude_record / trace_dict give for the
+    whole trace at the end (tests/test_scenario_stream.py compares the two)."""
+
+    def __init__(self, board, vcd=None, max_violations=100):
+        from host_tools import pulse_analysis
+
+        self.board = board
+        self.wires = wires(board)
+        self.pins = [pin for _name, pin in self.wires]
+        self.vcd = vcd
+        self.levels = [None] * len(self.wires)
+        self.index = {}
+        for k in range(len(self.pins)):
+            self.index[self.pins[k]] = k
+        self.amplitude = {1: [], 2: []}
+        self.enabled = []
+        self._ma = {1: None, 2: None}
+        self._pwm_done = {}  # id(world) -> {pin: cycle up to which pwm_log was read}
+        self.analysers = {}
+        self.sys_hz = None
+        self.max_violations = max_violations
+        self._mod = pulse_analysis
+        self.end_cycle = None
+
+    def piece(self, w, start, cutoff, end=None):
+        """Everything world w recorded before cycle `cutoff` (a boot that started at `start`);
+        end: the boot ended at that cycle (its last piece: everything left)."""
+        b = self.board
+        if self.sys_hz is None:
+            self.sys_hz = w.sys_hz
+            if self.vcd is not None and getattr(self.vcd, "sys_hz", 0) is None:
+                self.vcd.sys_hz = w.sys_hz
+        drained = w.gpio.drain(cutoff, self.pins, final=end is not None)
+        # the merged wires (as merged_edges: clamped to the boot start, repeats dropped, low at a
+        # reset), per wire and as one time-ordered event list
+        per = []
+        events = []
+        begin = None
+        for k in range(len(self.pins)):
+            level = self.levels[k]
+            got = []
+            for c, lv in drained[self.pins[k]]:
+                if c < start:
+                    c = start
+                if lv != level:
+                    got.append((c, lv))
+                    level = lv
+            if end is not None and level:
+                got.append((end, 0))
+                level = 0
+            if self.levels[k] is None and got:
+                if begin is None:
+                    begin = [0] * len(self.pins)
+                begin[k] = got[0][1]
+                first = 1
+            else:
+                first = 0
+            self.levels[k] = level
+            for c, lv in got[first:]:
+                events.append((c, k, lv))
+            per.append(got)
+        if begin is not None and self.vcd is not None:
+            self.vcd.begin(begin)
+        events.sort()
+        if self.vcd is not None and events:
+            self.vcd.add(events)
+        # enable record, and the cycles of deliberate stops in this piece
+        en = per[self.index[b.OUTPUT_ENABLE]]
+        falls = set()
+        for c, lv in en:
+            self.enabled.append([c * 1000 // self.sys_hz, bool(lv)])
+            if not lv:
+                falls.add(c)
+        for ch in (1, 2):
+            cuts = set(falls)
+            self._amplitude(w, ch, cutoff, end, cuts)
+            if end is not None:
+                cuts.add(end)
+            c = b.CHANNELS[ch]
+            ea = per[self.index[c["leg_a"]]]
+            eb = per[self.index[c["leg_b"]]]
+            an = self.analysers.get(ch)
+            if an is None:
+                if not ea and not eb:
+                    continue
+                an = self.analysers[ch] = self._mod.Analyser(
+                    ea[0][1] if ea else 0, eb[0][1] if eb else 0, keep=False,
+                    sys_hz=self.sys_hz, max_violations=self.max_violations)
+                ea = ea[1:]
+                eb = eb[1:]
+            an.feed(ea, eb, cuts)
+        if end is not None:
+            self.end_cycle = end
+
+    def _amplitude(self, w, ch, cutoff, end, cuts):
+        pin = self.board.CHANNELS[ch]["dac"]
+        log = w.pwm_log.get(pin)
+        done = self._pwm_done.setdefault(id(w), {})
+        frm = done.get(pin, -1)
+        last = self._ma[ch]
+        if log:
+            k = 0
+            n = len(log)
+            while k < n and log[k][0] < frm:
+                k += 1
+            j = k
+            while j < n and (end is not None or log[j][0] < cutoff):
+                c, duty = log[j]
+                if duty == 0:
+                    cuts.add(c)
+                ma = _duty_to_ma(self.board, duty)
+                if ma != last:
+                    self.amplitude[ch].append([w.ms(c), ma])
+                    last = ma
+                j += 1
+            done[pin] = cutoff
+            if j > 1:
+                del log[:j - 1]  # keep the entry in force at cutoff (the board model reads it)
+        if end is not None:
+            if last:
+                self.amplitude[ch].append([w.ms(end), 0.0])
+                last = 0.0
+            del self._pwm_done[id(w)]
+        self._ma[ch] = last
+
+    def channel(self, ch):
+        an = self.analysers.get(ch)
+        if an is None:
+            s = self._mod.summary([], self.sys_hz or 125_000_000)
+            s["violations"] = []
+            return s
+        s = an.stats.result()
+        s["violations"] = [v[1] for v in an.violations][:10]
+        return s
+
+    def finish(self):
+        if self.vcd is not None:
+            if self.levels[0] is None:
+                self.vcd.begin([0] * len(self.pins))
+            self.vcd.end(self.end_cycle)
+
+
 def trace_dict(trace):
     from host_tools import pulse_analysis
+
+    r = trace.recorder
+    if r is not None:
+        chans = {}
+        for ch in (1, 2):
+            chans[str(ch)] = {"amplitude_ma": r.amplitude[ch], "enabled": r.enabled,
+                              "pulses": r.channel(ch)}
+        return {"events": trace.events, "channels": chans, "screens": trace.screens}
 
     b = trace.board
     w0 = trace.boots[0][2]

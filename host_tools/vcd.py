@@ -1,4 +1,5 @@
 """Value Change Dump writer: one 1-bit wire per GPIO, readable by PulseView and GTKWave."""
+import io
 
 
 def _ident(i):
@@ -11,37 +12,69 @@ def _ident(i):
     return chars
 
 
+class VcdWriter:
+    """Writes a VCD as the record arrives (long sessions: nothing is kept in memory).
+    begin(initial levels) once, then add(events) with [(cycle, wire index, level)] sorted and
+    later than every event before, then end(end_cycle). sys_hz None: set before begin() (the
+    scenario Recorder sets it from the first world)."""
+
+    def __init__(self, path, names, sys_hz=None, module="nmes"):
+        self.path = path
+        self.names = names
+        self.sys_hz = sys_hz
+        self.module = module
+        self.ids = [_ident(i) for i in range(len(names))]
+        self.f = None
+        self.last = None
+
+    def ns(self, c):
+        return (c * 1_000_000_000 + self.sys_hz // 2) // self.sys_hz
+
+    def begin(self, levels):
+        # io.open: during a scenario run the builtin open() is the simulated flash's
+        f = self.f = io.open(self.path, "w")
+        f.write("$comment NMES stimulator simulation, system clock %d Hz $end\n" % self.sys_hz)
+        f.write("$timescale 1 ns $end\n$scope module %s $end\n" % self.module)
+        for k, name in enumerate(self.names):
+            f.write("$var wire 1 %s %s $end\n" % (self.ids[k], name))
+        f.write("$upscope $end\n$enddefinitions $end\n#0\n$dumpvars\n")
+        for k in range(len(self.names)):
+            f.write("%d%s\n" % (levels[k], self.ids[k]))
+        f.write("$end\n")
+
+    def add(self, events):
+        f = self.f
+        ids = self.ids
+        last = self.last
+        ns = self.ns
+        out = []
+        for cycle, k, level in events:
+            t = ns(cycle)
+            if t != last:
+                out.append("#%d\n" % t)
+                last = t
+            out.append("%d%s\n" % (level, ids[k]))
+        f.write("".join(out))
+        self.last = last
+
+    def end(self, end_cycle=None):
+        if end_cycle is not None and (self.last is None or self.ns(end_cycle) > self.last):
+            self.f.write("#%d\n" % self.ns(end_cycle))
+        self.f.close()
+
+
 def write_vcd(path, wires, sys_hz, end_cycle=None, module="nmes"):
     """wires: list of (name, edges) with edges [(cycle, level), ...] (first = initial level).
     Times are written in ns (exact at 125 MHz: 8 ns per cycle)."""
-    ids = [_ident(i) for i in range(len(wires))]
     events = []
     for k, (_name, edges) in enumerate(wires):
         for cycle, level in edges[1:]:
             events.append((cycle, k, level))
     events.sort()
-
-    def ns(c):
-        return (c * 1_000_000_000 + sys_hz // 2) // sys_hz
-
-    with open(path, "w") as f:
-        f.write("$comment NMES stimulator simulation, system clock %d Hz $end\n" % sys_hz)
-        f.write("$timescale 1 ns $end\n$scope module %s $end\n" % module)
-        for k, (name, _edges) in enumerate(wires):
-            f.write("$var wire 1 %s %s $end\n" % (ids[k], name))
-        f.write("$upscope $end\n$enddefinitions $end\n#0\n$dumpvars\n")
-        for k, (_name, edges) in enumerate(wires):
-            f.write("%d%s\n" % (edges[0][1] if edges else 0, ids[k]))
-        f.write("$end\n")
-        last = None
-        for cycle, k, level in events:
-            t = ns(cycle)
-            if t != last:
-                f.write("#%d\n" % t)
-                last = t
-            f.write("%d%s\n" % (level, ids[k]))
-        if end_cycle is not None and (last is None or ns(end_cycle) > last):
-            f.write("#%d\n" % ns(end_cycle))
+    w = VcdWriter(path, [name for name, _e in wires], sys_hz, module)
+    w.begin([edges[0][1] if edges else 0 for _name, edges in wires])
+    w.add(events)
+    w.end(end_cycle)
 
 
 def read_vcd(path):

@@ -51,8 +51,9 @@ def main():
                 getattr(mod, tname)()
                 passed += 1
                 if os.getenv("MP_RUN_TIMES"):
+                    ms = time.ticks_diff(time.ticks_ms(), t0)
                     print("%6d ms %s.%s  heap used %d KB" % (
-                        time.ticks_diff(time.ticks_ms(), t0), modname, tname, gc.mem_alloc() // 1024))
+                        ms, modname, tname, gc.mem_alloc() // 1024))
             except Exception as e:
                 failed += 1
                 print("FAIL", modname + "." + tname)

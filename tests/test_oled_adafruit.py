@@ -27,7 +27,8 @@ if ROOT not in sys.path:
 from host_tools.sim.framebuf_mod import find_micropython  # noqa: E402
 from host_tools.sim.ssd1306_model import SSD1306Model  # noqa: E402
 
-# The project's own MicroPython unix port (.venv, pinned in requirements.txt; MICROPYTHON= overrides).
+# The project's own MicroPython unix port (.venv, pinned in requirements.txt);
+# MICROPYTHON= overrides.
 MICROPYTHON = find_micropython()
 
 

@@ -14,6 +14,11 @@
 # are recorded; two changes at the same cycle collapse into one entry (a zero-width glitch is
 # dropped). Edges must arrive in non-decreasing cycle order (ValueError otherwise).
 #
+# Long runs: drain(cutoff) hands every edge older than cutoff to the caller and keeps only the
+# entry in force at cutoff (and the newer ones) in edges[pin], so the record stays bounded while
+# readers of recent history (the current-sense model, level_at) still see it. After a drain,
+# edges[pin][0] is the level in force from its cycle on (no longer cycle 0).
+#
 # Common subset of CPython 3.11 and MicroPython 1.29.
 
 SIO = "sio"
@@ -46,6 +51,8 @@ class GpioBank:
         self.pio_oe = {PIO0: [False] * n, PIO1: [False] * n, RMT: [False] * n}
         self.levels = [0] * n
         self.edges = [[(0, 0)] for _ in range(n)]
+        self._head_sent = [False] * n  # edges[pin][0] was already handed out by drain()
+        self._drained_to = 0  # no edge may arrive before this cycle any more
         self.listeners = []
         self.irq = [None] * n  # (handler, trigger_mask, pin_object)
 
@@ -86,7 +93,7 @@ class GpioBank:
         self.levels[pin] = new
         rec = self.edges[pin]
         last = rec[-1]
-        if cycle < last[0]:
+        if cycle < last[0] or cycle < self._drained_to:
             raise ValueError(
                 "non-causal edge on pin %d at cycle %d (last %d)" % (pin, cycle, last[0])
             )
@@ -219,6 +226,38 @@ class GpioBank:
             self.irq[pin] = None
         else:
             self.irq[pin] = (handler, trigger, pin_obj)
+
+    def drain(self, cutoff, pins=(), final=False):
+        """Hand out the edges recorded before cycle `cutoff` (PIO synced to now first; cutoff is
+        clamped to now: an edge at now may still change) and forget them on every pin, keeping in
+        edges[pin] the entry in force at cutoff. Returns {pin: [(cycle, level), ...]} for the
+        pins named in `pins`; the first drain of a pin includes its initial entry. Successive
+        drains give each pin's whole record exactly once, in order. final=True: the world is
+        over (no edge will come any more): no clamping."""
+        self.world.sync()
+        now = self.world.now
+        if cutoff > now and not final:
+            cutoff = now
+        if cutoff > self._drained_to:
+            self._drained_to = cutoff
+        out = {}
+        for pin in pins:
+            out[pin] = []
+        for pin in range(self.n_pins):
+            rec = self.edges[pin]
+            if rec[0][0] >= cutoff:
+                continue
+            k = 1
+            n = len(rec)
+            while k < n and rec[k][0] < cutoff:
+                k += 1
+            first = 1 if self._head_sent[pin] else 0
+            if k > first:
+                if pin in out:
+                    out[pin] = rec[first:k]
+                del rec[:k - 1]
+                self._head_sent[pin] = True
+        return out
 
     def edge_list(self, pin):
         """edges[pin] after syncing PIO up to now."""
