@@ -8,7 +8,7 @@ STAMP   := $(VENV)/.installed
 DEVICE_DIRS := firmware lib board_config
 OUT     ?= out
 
-.PHONY: all venv test test-cpython test-micropython mpy-cross lint capture bench clean demo sim flash repl logs backup restore virtual-device
+.PHONY: all venv test test-long test-cpython test-micropython mpy-cross lint capture bench clean demo sim flash repl logs backup restore virtual-device
 
 all: test
 
@@ -25,8 +25,20 @@ mpy-cross: $(STAMP)
 
 test: $(STAMP) mpy-cross test-cpython test-micropython
 
+# pytest-xdist (pinned): JOBS workers (default 2, the project's machines have 2 cores; `make test
+# JOBS=auto` uses every core). worksteal: an idle worker takes queued tests from a busy one, so
+# the long property shards do not leave one core idle at the end. pytest's last line and
+# mp_run's wall-time line before its own last line give each part's wall time.
+JOBS    ?= 2
+PYTEST  := $(PYTHON) -m pytest -q -n $(JOBS) --dist worksteal --durations=10
 test-cpython: $(STAMP)
-	$(PYTHON) -m pytest -q tests
+	$(PYTEST) tests
+
+# The same suite with ten times the random sequences (pulse engines, firmware fuzz, hypothesis).
+test-long: $(STAMP) mpy-cross
+	PULSE_PROPERTY_SEQUENCES=1000000 PULSE_PROPERTY_SEQUENCES_ESP32=200000 \
+	PULSE_PROPERTY_HYPOTHESIS=3000 FIRMWARE_FUZZ_SEQUENCES=20000 $(PYTEST) tests
+	$(MPY) tests/mp_run.py
 
 # The portable tests again, on the real MicroPython unix port.
 test-micropython: $(STAMP)

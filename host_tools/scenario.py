@@ -249,6 +249,13 @@ class Progress:
             self.stream.flush()
 
 
+def peak_rss_mb():
+    """Peak resident memory of this process so far (Linux: ru_maxrss in KB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("scenario", help="scenario JSON file")
@@ -257,6 +264,9 @@ def main(argv=None):
     ap.add_argument("--board", choices=["pico", "esp32"], default=None,
                     help="run on this board whatever the file says")
     a = ap.parse_args(argv)
+    import time
+
+    t0 = time.perf_counter()
     prog = Progress()
     try:
         run, result = run_file(a.scenario, a.out, png=not a.no_png, board=a.board,
@@ -269,8 +279,11 @@ def main(argv=None):
         return 2
     finally:
         prog.done()
+    wall = time.perf_counter() - t0
     n_faults = sum(1 for e in result["events"] if e["kind"] == "fault")
-    print(json.dumps({"out": a.out, "events": len(result["events"]),
+    print(json.dumps({"out": a.out, "device_s": run.duration_ms / 1000, "wall_s": round(wall, 3),
+                      "x_realtime": round(run.duration_ms / 1000 / wall, 1),
+                      "peak_rss_mb": round(peak_rss_mb(), 1), "events": len(result["events"]),
                       "screens": len(result["screens"]), "faults": n_faults,
                       "pulses": {k: v["pulses"]["pulse_count"]
                                  for k, v in result["channels"].items()}}))

@@ -29,6 +29,7 @@ for p in ("tests/portable", "lib", "firmware", ""):
 
 
 def main():
+    t_start = time.ticks_ms()
     names = [n for n in os.listdir(PORTABLE) if n.startswith("test_") and n.endswith(".py")]
     names.sort()
     passed = 0
@@ -58,6 +59,8 @@ def main():
                 failed += 1
                 print("FAIL", modname + "." + tname)
                 sys.print_exception(e)
+    print("portable tests on the unix port: %.1f s wall" % (
+        time.ticks_diff(time.ticks_ms(), t_start) / 1000))
     print("%d passed, %d failed" % (passed, failed))
     return failed
 
