@@ -246,13 +246,14 @@ class Chip:
     @property
     def cycles(self):
         if self.pio is not None:
+            self.pio.current()
             return self.pio.cyc
         return int(self.nanos) // CYCLE_NS
 
     def now_cycle(self):
         """The cycle of what is happening right now: inside a PIO step, that step's cycle."""
         if self.pio is not None:
-            return self.pio.now
+            return self.pio.current()
         return int(self.nanos) // CYCLE_NS
 
     def run(self, cycles=None, ms=None, us=None):
