@@ -63,9 +63,13 @@ def lock_mark(fb, x, y):
     fb.fill_rect(x, y + 3, 7, 5, 1)
 
 
-def run_graphics(fb, levels_x10, cap_ma, selected, battery_pct, output_on, locked):
-    """Bars for channel 1 and 2 on text rows 3 and 4 (right half), icons on row 0."""
+def run_graphics(fb, levels_x10, cap_ma, selected, battery_pct, output_on, locked,
+                 stopped=None):
+    """Bars for channel 1 and 2 on text rows 3 and 4 (right half), icons on row 0. A channel
+    stopped by a fault (stopped[ch] true) has no bar: its row is text ("1 no electrode")."""
     for ch in (1, 2):
+        if stopped is not None and stopped[ch]:
+            continue
         y = (2 + ch) * 8 + 1
         bar(fb, 72, y, 56, 6, levels_x10[ch], cap_ma[ch] * 10)
     battery(fb, 116, 0, battery_pct)

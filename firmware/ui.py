@@ -47,14 +47,16 @@ HISTORY = const(8)
 DONE = const(9)
 EDIT = const(10)
 DELETE = const(11)
+NOTICE = const(12)
 SCREEN_NAMES = ("splash", "list", "detail", "check", "run", "pause", "alert", "settings",
-                "history", "done", "edit", "delete")
+                "history", "done", "edit", "delete", "notice")
 
 DIM_AFTER_MS = const(30000)
 SPLASH_MS = const(1500)
 STEP_MA = 1  # one press = 1 mA (SAFETY rule 3)
 
 _MENU = ("Programs", "Settings", "History")
+_NOTICE_ROWS = const(5)
 _SETTINGS_ITEMS = ("Contrast", "Sound", "Auto-off", "Keypad lock", "Cap ch1", "Cap ch2")
 _CONTRASTS = (32, 64, 128, 192, 255)
 _AUTO_OFF = (0, 5, 10, 20, 30, 60)
@@ -76,6 +78,16 @@ _ALERT_TEXT = {
     "low_battery_warning": "Battery low soon",
     "usb_power": "USB connected",
     "watchdog": "Watchdog reset",
+    "stop_held": "STOP is down",
+}
+_ALERT_DETAIL = {
+    "stop_held": "release it first",
+}
+# a stopped channel on the run screen (12 characters after "1 ")
+_CH_FAULT_TEXT = {
+    "open_circuit": "no electrode",
+    "cannot_reach_current": "cannot reach",
+    "over_current": "over current",
 }
 
 
@@ -130,6 +142,11 @@ class UI:
         self.edit_msg = ""  # refusal message on the EDIT screen
         self.power_off_requested = False  # idle for auto_off_min with no session running
         self.requests = 0  # count of requests made to session / supervisor (for traces)
+        # Notices of the file loads (a bad settings or programs file set aside): shown after the
+        # splash, one at a time, until OK (or BACK) dismisses each
+        self.notices = list(getattr(store, "notices", ()))
+        self._faults_sig = [None, None, None]
+        self._has_chf = hasattr(supervisor, "channel_fault")
 
     # -- events ------------------------------------------------------------------------------
     def handle(self, ev, now_ms):
@@ -171,7 +188,9 @@ class UI:
         self._dirty = True
         s = self.screen
         if s == SPLASH:
-            self.screen = LIST
+            self._after_splash()
+        elif s == NOTICE:
+            self._on_notice(btn)
         elif s == LIST:
             self._on_list(btn)
         elif s == DETAIL:
@@ -198,6 +217,33 @@ class UI:
                 self.scroll -= 1
             elif btn == B.DOWN:
                 self.scroll += 1
+
+    def _after_splash(self):
+        if self.notices:
+            self._go(NOTICE)
+        else:
+            self.screen = LIST
+            self._dirty = True
+
+    def _on_notice(self, btn):
+        if btn == B.OK or btn == B.BACK:
+            self.notices.pop(0)
+            if self.notices:
+                self._go(NOTICE)
+            else:
+                self._go(LIST)
+        elif btn == B.DOWN and self.scroll < len(self._notice_rows()) - _NOTICE_ROWS:
+            self.scroll += 1
+        elif btn == B.UP and self.scroll > 0:
+            self.scroll -= 1
+
+    def _notice_rows(self):
+        text = self.notices[0] if self.notices else ""
+        rows = []
+        while text:
+            rows.append(text[:16])
+            text = text[16:]
+        return rows
 
     def _wake(self, now_ms):
         self.last_input_ms = now_ms
@@ -277,13 +323,19 @@ class UI:
         fault = self.sup.start(self.out.pulse, now_ms)
         if fault is not None:
             self.session.stop(now_ms)
+            self.session = None  # refused: nothing runs (the alert stays until dismissed)
             self.seen_faults = len(getattr(self.sup, "faults", ()))
             self._show_fault(fault)
             return
         self._go(RUN)
 
     def _on_run(self, btn, now_ms):
-        if btn == B.UP or btn == B.DOWN:
+        if btn == B.UP and self._ch_fault(self.ch) is not None:
+            # the electrode is back: an explicit press restarts the channel, from 0 mA
+            if hasattr(self.sup, "rearm_channel"):
+                self.sup.rearm_channel(self.ch, now_ms)
+            self.requests += 1
+        elif btn == B.UP or btn == B.DOWN:
             cur = self.sup.user_level(self.ch)
             want = cur + STEP_MA if btn == B.UP else cur - STEP_MA
             if want < 0:
@@ -338,6 +390,10 @@ class UI:
 
     def _usb(self):
         return self.power is not None and bool(self.power.usb_present())
+
+    def _ch_fault(self, ch):
+        # a method call, not getattr (that would make a bound method: render runs every tick)
+        return self.sup.channel_fault(ch) if self._has_chf else None
 
     # -- custom programs ---------------------------------------------------------------------
     def _is_custom(self, p):
@@ -496,7 +552,7 @@ class UI:
         kind = getattr(fault, "kind", str(fault))
         title = _ALERT_TEXT.get(kind, kind[:16])
         ch = getattr(fault, "channel", 0)
-        detail = ("channel %d" % ch) if ch else ""
+        detail = ("channel %d" % ch) if ch else _ALERT_DETAIL.get(kind, "")
         self._show_alert(title, detail)
 
     def _show_alert(self, title, detail):
@@ -521,8 +577,11 @@ class UI:
     def update(self, now_ms, out=None):
         """Once per loop tick: the session view, new faults, end of session, idle dim."""
         if self.screen == SPLASH and time.ticks_diff(now_ms, self.splash_until) >= 0:
-            self.screen = LIST
-            self._dirty = True
+            self._after_splash()
+        if (self.session is not None and self.screen == RUN
+                and getattr(self.sup, "state", "running") == "idle"):
+            # the supervisor stopped on its own: STOP (its IRQ or its level) went first
+            self._stop_all(now_ms, "stop_button")
         if self.session is not None:
             self.out = out if out is not None else self.session.tick(now_ms)
             if self.out.state == "done":
@@ -585,6 +644,17 @@ class UI:
         if s == SPLASH:
             return ["", "  NMES handheld", "", "  v" + VERSION, "", "", " not a certified",
                     " medical device"]
+        if s == NOTICE:
+            rows = self._notice_rows()
+            out = ["! File problem"]
+            out += rows[self.scroll:self.scroll + _NOTICE_ROWS]
+            while len(out) < 1 + _NOTICE_ROWS:
+                out.append("")
+            more = len(self.notices) - 1
+            out.append(("+%d more" % more) if more > 0 else
+                       ("down: more" if len(rows) > self.scroll + _NOTICE_ROWS else ""))
+            out.append("ok: dismiss")
+            return out
         if s == LIST:
             out = ["Programs" + (" [L]" if self.locked else "")]
             n = self._menu_items()
@@ -610,10 +680,20 @@ class UI:
                 lines[1] = "%-8s %3ds" % (out.state[:8], (out.countdown_ms + 999) // 1000)
                 lines[2] = "left  " + _mmss(out.remaining_ms)
             for ch in range(1, self.channels + 1):
-                x10 = int(self.sup.user_level(ch) * 10 + 0.5)
-                lines[2 + ch] = ("%s%d" % (">" if ch == self.ch else " ", ch)) + _fmt_ma(x10)
+                head = "%s%d" % (">" if ch == self.ch else " ", ch)
+                f = self._ch_fault(ch)
+                if f is not None:
+                    lines[2 + ch] = head + " " + _CH_FAULT_TEXT.get(f, f[:12])
+                else:
+                    x10 = int(self.sup.user_level(ch) * 10 + 0.5)
+                    lines[2 + ch] = head + _fmt_ma(x10)
             lines[6] = "bat %d%%" % self._battery_pct()
-            lines[7] = "LOCKED" if self.locked else "+/- ok:ch bk:||"
+            if self.locked:
+                lines[7] = "LOCKED"
+            elif self._ch_fault(self.ch) is not None:
+                lines[7] = "up: restart ch%d" % self.ch
+            else:
+                lines[7] = "+/- ok:ch bk:||"
             return lines
         if s == PAUSE:
             return ["Paused", self.program.name[:16], "", "Intensity is 0", "on resume", "",
@@ -716,6 +796,13 @@ class UI:
             if old[i] != g[i]:
                 old[i] = g[i]
                 changed = True
+        if self.screen == RUN:
+            fs = self._faults_sig  # a channel stopped by a fault (the kind strings themselves)
+            for ch in range(1, self.channels + 1):
+                f = self._ch_fault(ch)
+                if f is not fs[ch]:
+                    fs[ch] = f
+                    changed = True
         return changed
 
     def render(self, fb):
@@ -736,7 +823,10 @@ class UI:
                   int(self.sup.user_level(2) * 10) if self.channels > 1 else 0]
             cap = [0] + list(self.settings.get("cap_ma", [100, 100]))
             on = getattr(self.sup, "state", "") == "running"
-            screens.run_graphics(fb, lv, cap, self.ch, self._battery_pct(), on, self.locked)
+            stopped = [False, self._ch_fault(1) is not None,
+                       self.channels > 1 and self._ch_fault(2) is not None]
+            screens.run_graphics(fb, lv, cap, self.ch, self._battery_pct(), on, self.locked,
+                                 stopped)
         elif self.locked:
             screens.lock_mark(fb, 120, 0)
         return True
