@@ -31,6 +31,10 @@ test: $(STAMP) mpy-cross test-cpython test-micropython
 # mp_run's wall-time line before its own last line give each part's wall time.
 JOBS    ?= 2
 PYTEST  := $(PYTHON) -m pytest -q -n $(JOBS) --dist worksteal --durations=10
+# Bytecode caches on: every scenario test imports the firmware afresh (a new boot), and without
+# __pycache__ each import compiles every module from source again (nearly half the CPU time of
+# the whole-firmware fuzz test). An empty value is "not set" for Python.
+test-cpython test-long: export PYTHONDONTWRITEBYTECODE =
 test-cpython: $(STAMP)
 	$(PYTEST) tests
 

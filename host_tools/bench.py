@@ -1,13 +1,29 @@
-"""Benchmarks: `make bench`. The last line printed is one JSON object with the figures.
+"""Benchmarks: `make bench`. Prints a table of measured figures, a separate table of the
+configuration values they rest on, and as its last line one JSON object with both.
 
-Figures that are counts (cycles, pulses, bytes) are exact and repeatable; speed figures are
-wall-time ratios and depend on the machine. docs/performance.md records them and how to reproduce
-them.
+Every figure in "measured" comes from the simulation's records (pin edges, I2C transfers, DAC
+log, counters) or from the wall clock and the kernel (speed, memory); "configuration" holds the
+values that are set, not measured (board config and model constants). Counts are exact and
+repeatable; speed and memory depend on the machine and its load (printed with them).
+
+    python -m host_tools.bench            # as make bench
+    python -m host_tools.bench --long     # also the 4-hour session (peak RSS), several minutes
 """
 import json
+import os
 import random
+import subprocess
 import sys
+import tempfile
 import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def progress(msg):
+    """Progress on stderr (stdout is the table and the JSON line)."""
+    sys.stderr.write("bench: %s\n" % msg)
+    sys.stderr.flush()
 
 
 def _rig(board="pico"):
@@ -149,6 +165,24 @@ def sim_speed(board="pico", seconds=60):
     return seconds / wall, len(pulses1) + len(pulses2), wall
 
 
+def measured_quantum_ns(board="pico"):
+    """The smallest step between measured phase widths: requests from 100.000 us up in 0.5 ns
+    steps; each phase is measured from the recorded edges, and the quantum is the smallest
+    non-zero difference between two measured widths (a measurement, not 1e9 / SYS_HZ)."""
+    widths = set()
+    for k in range(60):
+        r = _rig(board)
+        ch = r.channel(1)
+        ch.set(phase_us=100 + k * 0.0005, gap_us=50, rate_hz=100)
+        ch.start()
+        r.run_cycles(r.w.sys_hz // 50)
+        ch.stop()
+        pulses, _v = r.pulses(1)
+        widths.add(pulses[0].phase1 * 1e9 / r.w.sys_hz)
+    ws = sorted(widths)
+    return min(ws[i + 1] - ws[i] for i in range(len(ws) - 1))
+
+
 def rmt_quantum_range(board="esp32"):
     """ESP32 RMT engine: (finest, coarsest) tick in ns over the request space (the engine takes
     the finest divider whose pattern fits the channel memory; slow trains need coarser ticks)."""
@@ -184,54 +218,197 @@ def rmt_skew(board="esp32"):
     return (start_b - start_a) * ns, residual * ns
 
 
+def steady_spec(duration_ms):
+    """A steady session: boot, start TENS conventional (continuous 100 Hz on both channels),
+    raise channel 1 eight steps, then nothing but the session for the rest of the time."""
+    from tests import scenario_harness as sh
+
+    st = sh.Steps()
+    st.start_program(sh.TENS_CONV).raise_level(8)
+    spec = sh.spec(st, duration_ms, board="pico")
+    spec["files"] = {"settings.json": "{\"first_sessions_half\": false}"}
+    return spec
+
+
+def scenario_run(duration_s, png=True):
+    """The scenario runner (python -m host_tools.scenario, streaming to a temporary folder) in a
+    fresh process on a steady session: its own report of wall time, x real time, peak RSS."""
+    with tempfile.TemporaryDirectory(prefix="bench-scenario-") as d:
+        path = os.path.join(d, "steady.json")
+        with open(path, "w") as f:
+            json.dump(steady_spec(int(duration_s * 1000)), f)
+        cmd = [sys.executable, "-m", "host_tools.scenario", path, "--out", os.path.join(d, "out")]
+        if not png:
+            cmd.append("--no-png")
+        r = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("scenario run failed: %s" % r.stdout)
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def load_average():
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+# (key, unit, what it is) of each measured figure, in table order
+MEASURED = [
+    ("timing_quantum_ns", "ns", "smallest step between measured phase widths (RP2040, PIO)"),
+    ("timing_max_error_ns", "ns", "max |measured - quantised request| over the timing grid"),
+    ("timing_grid_sets", "sets", "parameter sets in that grid"),
+    ("quantisation_max_error_ns", "ns", "max |request - quantised plan| over the grid"),
+    ("update_latency_pulses", "pulses", "old pulses after set() returned, 300 updates"),
+    ("engine_stop_latency_us", "us", "stop() write to both legs low, 200 random moments"),
+    ("esp32_timing_quantum_ns", "ns", "smallest step between measured phase widths (ESP32 RMT)"),
+    ("esp32_timing_quantum_max_ns", "ns", "coarsest tick the RMT engine picks (slow trains)"),
+    ("esp32_timing_max_error_ns", "ns", "max |measured - quantised request|, ESP32 grid"),
+    ("esp32_timing_grid_sets", "sets", "parameter sets in that grid"),
+    ("esp32_quantisation_max_error_ns", "ns", "max |request - quantised plan|, ESP32"),
+    ("esp32_leg_start_skew_ns", "ns", "leg B's RMT start after leg A's, from the recorded starts"),
+    ("esp32_leg_skew_residual_ns", "ns", "leg B's first rise - leg A's - phase - gap"),
+    ("esp32_update_latency_pulses", "pulses", "old pulses after set(), ESP32"),
+    ("esp32_stop_latency_us", "us", "stop() to both legs low, ESP32"),
+    ("pio_sim_x_realtime", "x", "PIO-only: 2 channels x 100 Hz x 60 s, device time / wall"),
+    ("pio_sim_pulses", "pulses", "pulses measured from the edges of that run"),
+    ("pio_sim_wall_s", "s", "wall time of that run"),
+    ("firmware_sim_x_realtime", "x", "whole firmware, steady 10-minute session, device / wall"),
+    ("firmware_sim_wall_s", "s", "wall time of that run (streaming VCD, trace.json, PNGs)"),
+    ("peak_rss_mb_10s", "MB", "peak RSS of the scenario runner, 10 s steady session"),
+    ("peak_rss_mb_10min", "MB", "... 10-minute steady session"),
+    ("peak_rss_mb_4h", "MB", "... 4-hour steady session (--long only)"),
+    ("firmware_sim_x_realtime_4h", "x", "whole firmware over the 4-hour session (--long only)"),
+    ("button_to_screen_ms", "ms", "first contact -> last I2C byte of the new frame, max of 12"),
+    ("stop_latency_us", "us", "STOP contact -> output enable low, max of 6"),
+    ("heap_after_boot_kb", "KB", "heap held after boot, MicroPython unix port (64-bit)"),
+    ("alloc_per_loop_bytes", "bytes", "allocated per steady App.step, unix port (median)"),
+    ("load_average_1min", "", "1-minute load average when the speed figures were taken"),
+]
+
+
+def table(rows):
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    out = []
+    for k, v, unit, what in [(r[0], r[1], r[2], r[3]) for r in rows]:
+        out.append("  %-*s  %*s %-6s %s" % (w0, k, w1, v, unit, what))
+    return "\n".join(out)
+
+
+def fmt(v):
+    if isinstance(v, float):
+        s = repr(v)
+        return s[:-2] if s.endswith(".0") else s
+    return str(v)
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    long_run = "--long" in argv
     board = "pico"
-    results = {"board": board}
-    q_ns = 1e9 / 125_000_000
+    m = {}
+    steps = 9 + (1 if long_run else 0)
+    n = [0]
+
+    def step(what):
+        n[0] += 1
+        progress("[%d/%d] %s" % (n[0], steps, what))
+
+    step("RP2040 engine: timing grid, quantum, update and stop latency")
     err, qerr, nsets = timing_grid(board)
-    results["timing_quantum_ns"] = q_ns
-    results["timing_max_error_ns"] = err
-    results["timing_grid_sets"] = nsets
-    results["quantisation_max_error_ns"] = qerr
-    print("timing: %d parameter sets, max error vs quantised request %.1f ns, request->quantum "
-          "%.1f ns" % (nsets, err, qerr))
-    results["update_latency_pulses"] = update_latency(board)
-    print("update latency: at most %d old pulse(s) after set()" % results["update_latency_pulses"])
-    stop_c = stop_latency_cycles(board)
-    results["engine_stop_latency_us"] = stop_c * q_ns / 1000
-    print("stop latency (engine, from the stop write): %d cycles" % stop_c)
-    # ESP32 (RMT engine) beside the RP2040 figures
+    m["timing_quantum_ns"] = measured_quantum_ns(board)
+    m["timing_max_error_ns"] = err
+    m["timing_grid_sets"] = nsets
+    m["quantisation_max_error_ns"] = qerr
+    m["update_latency_pulses"] = update_latency(board)
+    m["engine_stop_latency_us"] = stop_latency_cycles(board) * 1e6 / 125_000_000
+    step("ESP32 engine: timing grid, quantum, skew, latencies")
     eb = "esp32"
     e_err, e_qerr, e_sets = timing_grid(eb)
-    q_fine, q_coarse = rmt_quantum_range(eb)
-    results["esp32_timing_quantum_ns"] = q_fine
-    results["esp32_timing_quantum_max_ns"] = q_coarse
-    results["esp32_timing_max_error_ns"] = e_err
-    results["esp32_timing_grid_sets"] = e_sets
-    results["esp32_quantisation_max_error_ns"] = e_qerr
-    print("esp32 timing: %d parameter sets, max error vs quantised request %.1f ns, quantum "
-          "%.1f ns (up to %.1f ns for slow trains), request->quantum %.1f ns" % (
-              e_sets, e_err, q_fine, q_coarse, e_qerr))
+    _q_fine, q_coarse = rmt_quantum_range(eb)
+    m["esp32_timing_quantum_ns"] = measured_quantum_ns(eb)
+    m["esp32_timing_quantum_max_ns"] = q_coarse
+    m["esp32_timing_max_error_ns"] = e_err
+    m["esp32_timing_grid_sets"] = e_sets
+    m["esp32_quantisation_max_error_ns"] = e_qerr
     skew, residual = rmt_skew(eb)
-    results["esp32_leg_start_skew_ns"] = skew
-    results["esp32_leg_skew_residual_ns"] = residual
-    print("esp32 leg skew: channels start %.1f ns apart, residual after compensation %.1f ns" % (
-        skew, residual))
-    results["esp32_update_latency_pulses"] = update_latency(eb)
-    e_stop = stop_latency_cycles(eb, n=50)
-    results["esp32_stop_latency_us"] = e_stop * 12.5 / 1000
-    print("esp32 update latency: at most %d old pulse(s); stop latency %d cycles" % (
-        results["esp32_update_latency_pulses"], e_stop))
+    m["esp32_leg_start_skew_ns"] = skew
+    m["esp32_leg_skew_residual_ns"] = residual
+    m["esp32_update_latency_pulses"] = update_latency(eb)
+    m["esp32_stop_latency_us"] = stop_latency_cycles(eb, n=50) * 12.5 / 1000
+    step("PIO-only simulation speed (60 s of two 100 Hz channels)")
+    m["load_average_1min"] = load_average()
     speed, npulses, wall = sim_speed(board)
-    results["sim_speed_x_realtime"] = round(speed, 1)
-    results["sim_pulses"] = npulses
-    print("sim speed: 2 channels x 100 Hz x 60 s = %d pulses in %.2f s wall: %.0fx real time" % (
-        npulses, wall, speed))
+    m["pio_sim_x_realtime"] = speed
+    m["pio_sim_pulses"] = npulses
+    m["pio_sim_wall_s"] = wall
+    step("scenario runner: 10 s steady session (peak RSS)")
+    m["peak_rss_mb_10s"] = scenario_run(10)["peak_rss_mb"]
+    step("scenario runner: 10-minute steady session (speed, peak RSS)")
+    r = scenario_run(600)
+    m["peak_rss_mb_10min"] = r["peak_rss_mb"]
+    m["firmware_sim_x_realtime"] = r["x_realtime"]
+    m["firmware_sim_wall_s"] = r["wall_s"]
+    if long_run:
+        step("scenario runner: 4-hour steady session (peak RSS)")
+        r = scenario_run(4 * 3600)
+        m["peak_rss_mb_4h"] = r["peak_rss_mb"]
+        m["firmware_sim_x_realtime_4h"] = r["x_realtime"]
     from host_tools import bench_app
 
-    results.update(bench_app.run())  # stop_latency_us: through the STOP button
-    print(json.dumps(results))
+    step("the unit as a whole: button to screen, STOP, heap (unix port)")
+    m.update(bench_app.run())
+    step("emulated RP2040 (host_tools/bench_chip.py)")
+    chip = chip_figures()
+    step("done")
+    from host_tools.sim import esp32 as esp32_sim
+
+    config = {
+        "pio_clock_hz": 125_000_000,
+        "esp32_rmt_source_hz": 80_000_000,
+        "esp32_model_write_pulses_ns": esp32_sim.WRITE_PULSES_NS,
+        "esp32_rmt_start_skew_ns": _board_value("esp32_devkitc", "RMT_START_SKEW_NS"),
+        "app_tick_ms": 10,
+        "i2c_hz": _board_value("pico", "I2C_HZ"),
+    }
+    config_what = {
+        "pio_clock_hz": "the board config's system clock (PIO divider 1)",
+        "esp32_rmt_source_hz": "APB clock the simulated RMT counts",
+        "esp32_model_write_pulses_ns": "model assumption: CPU time of one write_pulses() call",
+        "esp32_rmt_start_skew_ns": "board config: leg B's calibrated start skew",
+        "app_tick_ms": "main loop tick of the firmware",
+        "i2c_hz": "OLED bus clock in the board config (the bus time of every transfer)",
+    }
+    rows = [(k, fmt(m[k]), unit, what) for k, unit, what in MEASURED if k in m]
+    print("Measured (simulation records, wall clock, kernel):")
+    print(table(rows))
+    print("Configuration values (set, not measured):")
+    print(table([(k, fmt(v), "", config_what[k]) for k, v in config.items()]))
+    if chip:
+        print("Measured on the emulated RP2040 (host_tools/bench_chip.py):")
+        print(table([(k, fmt(v), "", "") for k, v in chip.items()]))
+    out = {"board": board, "measured": m, "configuration": config}
+    if chip:
+        out["emulated_rp2040"] = chip
+    print(json.dumps(out))
     return 0
+
+
+def _board_value(name, key):
+    from host_tools.sim import install
+
+    _w, b = install.board_world(name)
+    return getattr(b, key)
+
+
+def chip_figures():
+    """Figures measured on the emulated RP2040 (host_tools/bench_chip.py, when present)."""
+    try:
+        from host_tools import bench_chip
+    except ImportError:
+        return {}
+    return bench_chip.measure()
 
 
 if __name__ == "__main__":

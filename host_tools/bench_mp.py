@@ -86,7 +86,7 @@ def main(patch=None):
     assert a.sup.state == "running", a.sup.state
     samples.sort()
     print(json.dumps({
-        "heap_after_boot_kb": round(heap_after_boot / 1024, 1),
+        "heap_after_boot_kb": round(heap_after_boot / 1024, 3),
         "alloc_per_loop_bytes": samples[len(samples) // 2],
         "alloc_per_loop_bytes_max": samples[-1],
         "alloc_per_loop_bytes_with_sim": totals[len(totals) // 2],
