@@ -472,11 +472,16 @@ class SafetySupervisor:
                 self.stop(INVALID_PARAMS)
                 return self._fault(INVALID_PARAMS, ch, now_ms, str(e))
             self._reset_window(ch, now_ms)
+        if self.stop_down():                    # STOP came while configuring: it wins
+            self._stop_req = False
+            self.emergency_off()
+            self.stop_reason = "stop_button"
+            return self._fault(STOP_HELD, 0, now_ms)
         self.out.enable(True)
         for ch in self._chs:
             self.out.start_pulses(ch)
         self.state = RUNNING
-        if self.stop_down():                    # STOP came while starting: it wins
+        if self.stop_down():                    # ... or while enabling: it still wins
             self._stop_req = False
             self._halt(IDLE)
             self.stop_reason = "stop_button"
