@@ -271,44 +271,47 @@ class ExactPio:
 
     def _step_block(self, b, fp):
         ms = b.machines
-        waiting_before = [m.enabled and m.waiting for m in ms]
-        stepped = [False, False, False, False]
+        waiting_before = [m.waiting for m in ms]
+        stepped = []
         ff = self.ff
-        for i in range(4):
-            m = ms[i]
-            if m.enabled and not m.waiting and m.next_due_fp <= fp:
+        for m in ms:
+            if m.next_due_fp <= fp and m.enabled and not m.waiting:
                 pc0 = m.pc
                 if ff:
-                    ff.pop((b, i), None)
+                    ff.pop((b, m.index), None)
                 m.step()
-                stepped[i] = True
-                self.steps += 1
-                if (m.pc == pc0 and self.fast_forward and not m.waiting
-                        and not m.exec_valid):
-                    w = b.instructions[pc0]
-                    # JMP (000), condition x-- (010) or y-- (100), target = its own address
-                    if (w & 0xE0FF) in (0x0040 | pc0, 0x0080 | pc0):
-                        reg = "x" if w & 0x40 else "y"
-                        k = m.x if reg == "x" else m.y
-                        if k > 0:
-                            ss = m.sideset_count
-                            delay = ((w >> 8) & 0x1F) & ((1 << (5 - ss)) - 1)
-                            period = (1 + delay) * m.div_fp
-                            start = m.next_due_fp
-                            if reg == "x":
-                                m.x = 0
-                            else:
-                                m.y = 0
-                            m.next_due_fp = start + k * period
-                            ff[(b, i)] = (start, k, period, reg)
-                            self.skipped += k
-        for i in range(4):
-            m = ms[i]
-            if waiting_before[i] and not stepped[i] and not m.waiting:
+                stepped.append(m)
+                if m.pc == pc0 and self.fast_forward and not m.waiting and not m.exec_valid:
+                    self._skip_loop(b, m, pc0)
+        self.steps += len(stepped)
+        for m, w in zip(ms, waiting_before):
+            if w and not m.waiting and m.enabled and m not in stepped:
                 # woken by an IRQ flag another state machine set in this cycle: seen next cycle
                 m.next_due_fp += m.div_fp
         b.recompute_due()
         b.check_changed_pins()
+
+    def _skip_loop(self, b, m, pc):
+        """m has just run the instruction at pc and jumped back to it: if that is a countdown
+        loop (`jmp x--`/`jmp y--` to its own address), skip its remaining taken iterations."""
+        w = b.instructions[pc]
+        # JMP (000), condition x-- (010) or y-- (100), target = its own address
+        if (w & 0xE0FF) not in (0x0040 | pc, 0x0080 | pc):
+            return
+        reg = "x" if w & 0x40 else "y"
+        k = m.x if reg == "x" else m.y
+        if k <= 0:
+            return
+        delay = ((w >> 8) & 0x1F) & ((1 << (5 - m.sideset_count)) - 1)
+        period = (1 + delay) * m.div_fp
+        start = m.next_due_fp
+        if reg == "x":
+            m.x = 0
+        else:
+            m.y = 0
+        m.next_due_fp = start + k * period
+        self.ff[(b, m.index)] = (start, k, period, reg)
+        self.skipped += k
 
     def _unskip(self, c):
         """Rewind fast-forwarded countdown loops to their state at the start of cycle c."""
