@@ -79,27 +79,147 @@ def random_request(rnd):
     return dict(phase_us=phase, gap_us=gap, rate_hz=rate, alternate=rnd.random() < 0.25)
 
 
-def run_sequence(rig, rnd, n_updates=3, max_wait_periods=3):
-    """Start a channel with a random request, apply random updates at random moments (pulse
-    boundaries are the engine's business), stop at a random moment. Returns a list of problems:
-    both legs high, unbalanced or truncated-then-merged phases, or a pulse whose phase/gap matches
-    no request made."""
+# A sequence is a plain description (so a failure can be printed, replayed and shrunk):
+#   {"first": request, "updates": [(wait, request), ...], "tail": wait}
+# each wait a fraction (0..1] of `max_wait_periods` periods of the first plan. Requests the engine
+# refuses are skipped (a refused set() changes nothing; that is tested elsewhere).
+LEAD_CYCLES = 2000  # start() or a slot boundary to the leg edge, with margin (both engines)
+
+
+def random_sequence(rnd, n_updates=3):
+    """A sequence drawn from the portable PRNG (the bulk runs and the MicroPython runner)."""
+    updates = [(rnd.random(), random_request(rnd)) for _ in range(n_updates)]
+    return {"first": random_request(rnd), "updates": updates, "tail": rnd.random()}
+
+
+def span_cycles(plan):
+    """Longest time between two pulse starts of `plan` (a burst's silent slots included), and
+    between two moments an update can be loaded (alternating pulses switch at pair boundaries)."""
+    if plan.burst_count > 1:
+        return plan.period_cycles * (plan.burst_slots - plan.burst_count + 1)
+    if plan.alternate:
+        return 2 * plan.period_cycles
+    return plan.period_cycles
+
+
+def _spacings(plan):
+    if plan.burst_count > 1:
+        return (plan.period_cycles, span_cycles(plan))
+    return (plan.period_cycles,)
+
+
+def _fits(diff, plans, j, j2, switch_extra):
+    """Can two consecutive pulses played with plans j then j2 (j2 >= j) be `diff` apart?
+    Plans between j and j2 were superseded before they were loaded (a newer set() replaces a
+    queued one); whether that happened too late is check_sequence's update budget.
+    `switch_extra`: how much longer than planned an engine may make the rest at a switch (0 on
+    the PIO; the ESP32 RMT restarts both legs' loops: two start skews)."""
+    a = plans[j]
+    if j == j2:
+        return diff in _spacings(a)
+    if a.period_cycles <= diff <= a.period_cycles + switch_extra:
+        return True  # the switch at the next slot boundary, after a's own period
+    if a.burst_count <= 1:
+        return False  # every slot plays a pulse: no other spacing is possible
+    # across a burst's silent slots, some slots may have used the plans in between
+    silent = a.burst_slots - a.burst_count + 1
+    lo = min(p.period_cycles for p in plans[j:j2 + 1])
+    hi = max(p.period_cycles for p in plans[j:j2 + 1])
+    return silent * lo <= diff <= silent * hi + switch_extra
+
+
+def check_sequence(pulses, plans, set_at, t_start, t_stop, switch_extra=0):
+    """What a user would see on a scope, against what was asked: every pulse has the shape of a
+    plan, plans take effect in order and never before they were set, consecutive pulses are
+    exactly one period of their plan apart (the burst's silent span across a burst; at a switch
+    the engine's documented extra rest), the train starts within one period of start(), leaves
+    no hole before stop(), and an update that stayed the newest long enough was played. A stalled
+    engine or a dropped update fails here."""
+    problems = []
+    shapes = [(p.phase_cycles, p.gap_cycles) for p in plans]
+    if not pulses:
+        if t_stop - t_start > span_cycles(plans[0]) + LEAD_CYCLES:
+            problems.append("no pulse in %d cycles after start()" % (t_stop - t_start))
+        return problems
+    # the plans each pulse can have been played with (in order, never before set)
+    reach = set(j for j in range(len(plans))
+                if shapes[j] == (pulses[0].phase1, pulses[0].gap) and set_at[j] <= pulses[0].start)
+    if not reach:
+        problems.append("first pulse %r fits no plan set before it" % (pulses[0],))
+        return problems
+    if pulses[0].start - t_start > span_cycles(plans[0]) + LEAD_CYCLES:
+        problems.append("first pulse %d cycles after start()" % (pulses[0].start - t_start))
+    played = set(reach)
+    for k in range(1, len(pulses)):
+        p = pulses[k]
+        diff = p.start - pulses[k - 1].start
+        nxt = set()
+        for j2 in range(len(plans)):
+            if shapes[j2] != (p.phase1, p.gap) or set_at[j2] > p.start:
+                continue
+            for j in reach:
+                if j2 >= j and _fits(diff, plans, j, j2, switch_extra):
+                    nxt.add(j2)
+                    break
+        if not nxt:
+            problems.append("pulse %d (%r) %d cycles after the previous one fits no plan in order"
+                            % (k, p, diff))
+            return problems
+        reach = nxt
+        played |= nxt
+    last = pulses[-1].start
+    # the next pulse was due one span after the last one (a pulse still running at stop() is
+    # cut and not counted, so allow for one pulse length too)
+    late = plans[min(reach):]
+    if t_stop - last > (max(span_cycles(q) for q in late)
+                        + max(2 * q.phase_cycles + q.gap_cycles for q in late) + LEAD_CYCLES):
+        problems.append("train ended %d cycles before stop()" % (t_stop - last))
+    # an update that stayed the newest for longer than it can take to load (the slot playing,
+    # up to two blocks queued ahead of it, its own slot) must have played; a burst plan may
+    # spend its slots silent, which the spans include
+    for j in range(len(plans)):
+        until = set_at[j + 1] if j + 1 < len(plans) else t_stop
+        budget = LEAD_CYCLES + 2 * switch_extra
+        for i in range(max(0, j - 3), j + 1):
+            budget += span_cycles(plans[i]) + 2 * plans[i].phase_cycles + plans[i].gap_cycles
+        if until - set_at[j] > budget and not any(i >= j for i in played):
+            problems.append("update %d (the newest for %d cycles) never took effect"
+                            % (j, until - set_at[j]))
+    return problems
+
+
+def switch_extra(rig):
+    """The ESP32 engine's documented longer rest at a switch (two RMT start skews, plus a few
+    ticks of rounding); 0 for engines that switch on the pulse grid."""
+    skew_ns = getattr(rig.board, "RMT_START_SKEW_NS", 0)
+    if not skew_ns:
+        return 0
+    return (2 * skew_ns + 1000) * (rig.w.sys_hz // 1_000_000) // 1000
+
+
+def run_sequence(rig, seq, max_wait_periods=3):
+    """Play a sequence (random_sequence() or a hypothesis draw) on channel 1; the app's service()
+    call is made after every wait, as the 10 ms loop does. Returns (problems, pulses): both legs
+    high, unbalanced or merged phases, a shape matching no request, and everything
+    check_sequence() finds."""
     ch = rig.channel(1)
     a_pin = rig.board.CHANNELS[1]["leg_a"]
     b_pin = rig.board.CHANNELS[1]["leg_b"]
     ea, eb = rig.w.gpio.edges[a_pin], rig.w.gpio.edges[b_pin]
     ma, mb = len(ea), len(eb)
-    plan = None
-    while plan is None:
-        try:
-            plan = ch.set(**random_request(rnd))
-        except ValueError:
-            plan = None
+    try:
+        plan = ch.set(**seq["first"])
+    except ValueError:
+        return [], 0  # nothing to play: the engine refused the request
     plans = [plan]
+    t_start = rig.w.now
     ch.start()
-    for _ in range(n_updates):
-        rig.run_cycles(rnd.randint(1, plan.period_cycles * max_wait_periods))
-        req = random_request(rnd)
+    set_at = [t_start]
+    longest = plan.period_cycles * max_wait_periods
+    for frac, req in seq["updates"]:
+        rig.run_cycles(1 + int(frac * longest))
+        ch.service()
+        req = dict(req)
         req["burst_count"] = plan.burst_count
         if plan.burst_count > 1:
             req["burst_rate_hz"] = plan.sys_hz * 1000 // (plan.period_cycles * plan.burst_slots)
@@ -112,11 +232,20 @@ def run_sequence(rig, rnd, n_updates=3, max_wait_periods=3):
             new = ch.set(**req)
         except ValueError:
             continue
-        plans.append(new)
-    rig.run_cycles(rnd.randint(1, plan.period_cycles * max_wait_periods))
+        if new != plans[-1]:  # an identical set() is no update
+            plans.append(new)
+            set_at.append(rig.w.now)
+    tail = 1 + int(seq["tail"] * longest * (len(plans) + 2))
+    while tail > 0:  # the app's loop keeps calling service() while the train runs
+        step = tail if ch.service() else min(tail, rig.ms(10))
+        rig.run_cycles(step)
+        tail -= step
     t_stop = rig.w.now
     ch.stop()
-    rig.run_cycles(100)
+    # let an engine that finishes its loop unseen after stop (the ESP32 RMT) get idle, so the
+    # next sequence on this rig starts from a quiet channel
+    rig.run_cycles(max(p.period_cycles * p.burst_slots * (2 if p.alternate else 1)
+                       for p in plans) + LEAD_CYCLES)
     pulses, violations = pulse_analysis.analyse(edges_since(ea, ma), edges_since(eb, mb),
                                                 cut_at=t_stop)
     problems = [v[1] for v in violations]
@@ -124,4 +253,6 @@ def run_sequence(rig, rnd, n_updates=3, max_wait_periods=3):
     for p in pulses:
         if (p.phase1, p.gap) not in shapes:
             problems.append("pulse %r matches no request" % (p,))
+    if not problems:
+        problems = check_sequence(pulses, plans, set_at, t_start, t_stop, switch_extra(rig))
     return problems, len(pulses)

@@ -2,7 +2,7 @@
 # (tests/mp_run.py): the same lib/ engine on the same simulated pins, two interpreters.
 from tests.prng import Rng
 
-from tests.pulse_harness import Rig, check_train, run_sequence
+from tests.pulse_harness import Rig, check_train, random_sequence, run_sequence
 
 
 def test_train_edges_exact_on_this_interpreter():
@@ -38,5 +38,5 @@ def test_random_sequences_portable_part():
     for i in range(300):
         if i % 100 == 0:
             rig = Rig("pico")
-        problems, _ = run_sequence(rig, rnd, n_updates=2, max_wait_periods=2)
+        problems, _ = run_sequence(rig, random_sequence(rnd, 2), max_wait_periods=2)
         assert problems == [], problems

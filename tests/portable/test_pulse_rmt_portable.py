@@ -2,7 +2,7 @@
 # (tests/mp_run.py): the same lib/pulse_rmt.py on the same simulated RMT, two interpreters.
 from tests.prng import Rng
 
-from tests.pulse_harness import Rig, check_train, run_sequence
+from tests.pulse_harness import Rig, check_train, random_sequence, run_sequence
 
 
 def test_rmt_train_edges_exact_on_this_interpreter():
@@ -42,5 +42,6 @@ def test_rmt_random_sequences_portable_part():
     for i in range(100):
         if i % 50 == 0:
             rig = Rig("esp32")
-        problems, _ = run_sequence(rig, rnd, n_updates=rnd.randint(0, 3), max_wait_periods=2)
+        problems, _ = run_sequence(rig, random_sequence(rnd, rnd.randint(0, 3)),
+                                   max_wait_periods=2)
         assert problems == [], (i, problems[:3])
