@@ -22,7 +22,7 @@ VERSIONS = available_versions() or ["1.28.0"]  # none: image_path() fails naming
 LEG_A, LEG_B, GATE = 2, 3, 4  # board_config/pico.py channel 1 (PIO0: SM0 pulses, SM1 gate)
 SLOT_TO_RISE = 9  # slot start (mov x, status) to the first leg's rise: 8 (check) + 1 (jmp pin)
 SLOT_TO_RISE_ALT = 8  # biphasic_alternating has no gate check (`jmp pin`)
-CTRL, TXF0 = 0x000, 0x010  # PIO0 register offsets
+CTRL, TXF0, SM0_INSTR = 0x000, 0x010, 0x0D8  # PIO0 register offsets
 OLD_ENGINE = "6279144"  # lib/pulse_pio.py before the fix for MicroPython >= 1.26
 
 
@@ -173,6 +173,25 @@ def test_live_update_takes_effect_at_the_next_pulse_boundary(chip):
     check_shape(edges, lambda t: new if t >= switch else old)
     rises = [c for c, pin, v in edges if pin == LEG_A and v]
     assert len(rises) == k + 1 + (end - switch - 1) // new.period
+
+
+def test_stop_mid_phase_drops_the_leg_on_the_cycle_of_its_write(chip):
+    """ch.stop() in the middle of a 1 ms phase A: A falls on the very cycle the CPU writes the
+    `nop side 0` into SM0_INSTR, B never rises, and nothing moves afterwards."""
+    plan = set_plan(chip, phase_us=1000, gap_us=1000, rate_hz=1)
+    xp = chip.pio
+    rec = chip.record([LEG_A, LEG_B])
+    xp.writes = []
+    try:
+        chip.exec("import time\nch.start()\ntime.sleep_us(300)\nch.stop()")
+        enable = [c for c, blk, off, v in xp.writes if blk == 0 and off == CTRL and v & 1][-1]
+        instr = [c for c, blk, off, v in xp.writes if blk == 0 and off == SM0_INSTR]
+        chip.run(ms=5)
+        rec.stop()
+    finally:
+        xp.writes = None
+    assert rec.edges == [(enable + SLOT_TO_RISE, LEG_A, 1), (instr[-1], LEG_A, 0)]
+    assert instr[-1] - rec.edges[0][0] < plan.phase
 
 
 def _old_engine_mpy():

@@ -32,6 +32,8 @@ Chip (what boot() returns):
     cycles                              clk_sys cycles since power-on (the PIO's own count when
                                         exact_pio; nanos // 8 otherwise)
     nanos                               emulated nanoseconds (rp2040py's clock)
+    set_input(pin, level)               drive a GPIO input from outside (0/1; None: release to its
+                                        pulls), seen by the PIO on the current cycle
     record(pins) -> Recorder            GPIO level changes with cycle stamps; .edges is a list of
                                         (cycle, pin, level), level 0/1 (a pad not driven reads its
                                         input); .stop() detaches. PIO-driven edges carry the cycle
@@ -305,6 +307,19 @@ class Chip:
 
     def record(self, pins):
         return Recorder(self, pins)
+
+    def set_input(self, pin, level):
+        """Drive GPIO `pin` from outside (level 0/1) from the current cycle; None releases it to
+        its pulls."""
+        g = self.mcu.gpio[pin]
+        if self.pio is not None:
+            self.pio.sync()
+        if level is None:
+            g.release_input()
+        else:
+            g.set_input_value(bool(level))
+        if self.pio is not None:
+            self.pio._renext()
 
     def close(self):
         self.simulator.stopped = True

@@ -142,6 +142,7 @@ class BlockProxy:
         self.block.reset()
         self.block.cycle_fp = xp.cyc << 8
         xp.ff = {k: v for k, v in xp.ff.items() if k[0] is not self.block}
+        xp.refresh_pads()
         xp.after_access(self.block)
 
     def check_interrupts(self):
@@ -233,6 +234,20 @@ class ExactPio:
     def after_access(self, block):
         block.check_changed_pins()
         self._renext()
+
+    def refresh_pads(self):
+        """After a chip reset (GPIOs reset without telling their listeners): every pad reads
+        its output again if it still drives one, else what drives it from outside."""
+        self.events = [e for e in self.events if int(self.mcu.gpio[e[2]].value) < 2]
+        heapq.heapify(self.events)
+        for n in list(self.driven):
+            g = self.mcu.gpio[n]
+            st = int(g.value)
+            if st < 2:
+                g.set_input_value(bool(st))
+            else:
+                self.driven.discard(n)
+                g.release_input()
 
     def set_input(self, pin, level):
         """Drive GPIO `pin` from outside, from the current cycle."""
