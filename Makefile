@@ -48,8 +48,19 @@ test-long: $(STAMP) mpy-cross
 test-micropython: $(STAMP)
 	$(MPY) tests/mp_run.py
 
-lint: $(STAMP)
+# ruff over everything; basedpyright over the device code against the MicroPython stubs of each
+# board (rp2: pyrightconfig.json, stubs from requirements.txt; esp32: pyrightconfig.esp32.json,
+# stubs pinned in requirements-esp32-stubs.txt, kept apart because both declare `machine`).
+ESP32_STUBS := $(VENV)/stubs-esp32/.installed
+$(ESP32_STUBS): requirements-esp32-stubs.txt $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --upgrade \
+		--target $(VENV)/stubs-esp32 -r requirements-esp32-stubs.txt
+	touch $(ESP32_STUBS)
+
+lint: $(STAMP) $(ESP32_STUBS)
 	$(BIN)/ruff check .
+	$(BIN)/basedpyright -p pyrightconfig.json
+	$(BIN)/basedpyright -p pyrightconfig.esp32.json
 
 capture: $(STAMP)
 	$(PYTHON) -m host_tools.capture --phase-us 300 --gap-us 50 --rate-hz 50 --ms 200 --out $(OUT)/capture

@@ -29,6 +29,13 @@ from machine import Pin
 
 import pulse_plan
 
+# The asm_pio DSL names (jmp, mov, x, osr, ...) are injected by the assembler while a program body
+# runs; type checkers see them through the stubs' declaration of that DSL. TYPE_CHECKING is a
+# const False on the device, so this block is compiled out there.
+TYPE_CHECKING = const(False)
+if TYPE_CHECKING:
+    from rp2.asm_pio import *
+
 _STATUS_TX_LT_3 = const(3)  # STATUS_SEL = 0 (TX level), STATUS_N = 3
 _SHIFTCTRL_FJOIN_TX = const(1 << 30)
 _SLOT_IRQ = const(4)  # IRQ flag the pulse machine raises after each slot (PIO-internal)
@@ -49,7 +56,10 @@ _EXEC_IRQ_CLEAR_SLOT = const(0xC044)  # irq clear 4
 
 
 # fmt: off
-@rp2.asm_pio(sideset_init=(rp2.PIO.OUT_LOW, rp2.PIO.OUT_LOW), fifo_join=rp2.PIO.JOIN_TX)
+# (The stubs declare sideset_init as a list; MicroPython's documentation asks for a tuple and the
+# firmware stores it as given: a tuple, as printed by the real image.)
+@rp2.asm_pio(sideset_init=(rp2.PIO.OUT_LOW, rp2.PIO.OUT_LOW),  # pyright: ignore[reportArgumentType]
+             fifo_join=rp2.PIO.JOIN_TX)
 def biphasic():
     # Cycles per slot: 8 (check) + 1 (jmp pin) + (Y+2) + (ISR+2) + (Y+2) + 1 + 1 + 1 + (OSR+1)
     wrap_target()
@@ -93,7 +103,8 @@ def biphasic():
     jmp("tail")           .side(0)       # first rest cycle
 
 
-@rp2.asm_pio(sideset_init=(rp2.PIO.OUT_LOW, rp2.PIO.OUT_LOW), fifo_join=rp2.PIO.JOIN_TX)
+@rp2.asm_pio(sideset_init=(rp2.PIO.OUT_LOW, rp2.PIO.OUT_LOW),  # pyright: ignore[reportArgumentType]
+             fifo_join=rp2.PIO.JOIN_TX)
 def biphasic_alternating():
     # Pulse pairs: A-then-B, rest, B-then-A, rest. Updates at pair boundaries.
     wrap_target()
@@ -139,15 +150,16 @@ def biphasic_alternating():
 @rp2.asm_pio(sideset_init=rp2.PIO.OUT_LOW)
 def burst_gate():
     # ISR = pulses per burst - 1, OSR = silent slots - 1. Reacts 3 cycles after the slot IRQ,
-    # at least 10 cycles before the pulse machine samples the gate again.
+    # at least 10 cycles before the pulse machine samples the gate again. (`irq` as the wait
+    # source is the DSL's; the stubs type that argument as an int.)
     wrap_target()
     mov(x, isr)           .side(1)
     label("on")
-    wait(1, irq, 4)       .side(1)
+    wait(1, irq, 4)       .side(1)  # pyright: ignore[reportArgumentType]
     jmp(x_dec, "on")      .side(1)
     mov(x, osr)           .side(0)
     label("off")
-    wait(1, irq, 4)       .side(0)
+    wait(1, irq, 4)       .side(0)  # pyright: ignore[reportArgumentType]
     jmp(x_dec, "off")     .side(0)
     wrap()
 # fmt: on
@@ -233,11 +245,12 @@ class PulseChannel:
         if a value is out of range. While running, the new values start at the next pulse
         boundary; changing the burst shape or polarity alternation needs stop() first."""
         plan = self.quantise(phase_us, gap_us, rate_hz, burst_count, burst_rate_hz, alternate)
-        if self.running:
-            if not self.plan.same_shape(plan):
+        current = self.plan
+        if self.running and current is not None:
+            if not current.same_shape(plan):
                 raise pulse_plan.PulseParamError(
                     "burst shape or polarity alternation changes need stop() first")
-            if plan != self.plan:
+            if plan != current:
                 self._queued = plan
                 self.service()
         self.plan = plan
@@ -248,8 +261,9 @@ class PulseChannel:
         wait for pulse boundaries; a newer set() replaces a queued one). The app loop calls this
         every tick; returns True when nothing is left queued."""
         q = self._queued
-        if q is not None and self.running and self._sm.tx_fifo() <= 5:
-            self._sm.put(self._block(q))
+        sm = self._sm
+        if q is not None and self.running and sm is not None and sm.tx_fifo() <= 5:
+            sm.put(self._block(q))
             self._queued = None
         return self._queued is None
 

@@ -34,7 +34,6 @@ _CTRL_CMD_LAST = const(0x00)  # Co=0 D/C=0: the rest of the transaction is comma
 _CTRL_CMD_ONE = const(0x80)  # Co=1 D/C=0: one command byte, then another control byte
 _CTRL_DATA = const(0x40)  # Co=0 D/C=1: the rest of the transaction is display RAM data
 
-_HDR_LEN = const(7)
 
 # dim(level): level 0 = full brightness ... 3 = dimmest; contrast values per level.
 _DIM_CONTRAST = (0xCF, 0x60, 0x20, 0x01)
@@ -66,14 +65,9 @@ class SSD1306_I2C(framebuf.FrameBuffer):
                                _CTRL_CMD_ONE, 0x10, _CTRL_DATA))
         self._cmd = bytearray(2)
         self._cmd[0] = _CTRL_CMD_LAST
-        self._has_vto = hasattr(i2c, "writevto")
-        if self._has_vto:
-            self._vto = [self._hdr, None]
-            self._pagebuf = None
-        else:
-            self._vto = None
-            self._pagebuf = bytearray(_HDR_LEN + width)
-            self._pagebuf[0:_HDR_LEN] = self._hdr
+        # machine.I2C and machine.SoftI2C both have writevto: header and page go out as one
+        # transfer with no copy
+        self._vto = [self._hdr, self._page_mv[0]]
         self._valid = False  # panel RAM unknown until the first full show()
         self.is_on = False
         self.level = 0
@@ -149,13 +143,7 @@ class SSD1306_I2C(framebuf.FrameBuffer):
         return sent
 
     def _send_page(self, page):
-        if self._has_vto:
-            self._hdr[1] = _SET_PAGE_START | page
-            v = self._vto
-            v[1] = self._page_mv[page]
-            self.i2c.writevto(self.addr, v)
-        else:
-            b = self._pagebuf
-            b[1] = _SET_PAGE_START | page
-            b[_HDR_LEN:] = self._page_mv[page]
-            self.i2c.writeto(self.addr, b)
+        self._hdr[1] = _SET_PAGE_START | page
+        v = self._vto
+        v[1] = self._page_mv[page]
+        self.i2c.writevto(self.addr, v)

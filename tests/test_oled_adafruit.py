@@ -227,12 +227,9 @@ def _cpython_framebuf():
 
 
 class FakeMachineI2C:
-    def __init__(self, devices, vto=True):
+    def __init__(self, devices):
         self.devices = devices
         self.transactions = []
-        if not vto:
-            self.writevto = None
-            del self.writevto
 
     def writeto(self, addr, buf):
         data = bytes(buf)
@@ -261,22 +258,10 @@ def _load_driver():
     return ssd1306
 
 
-class _NoVto:
-    def __init__(self, devices):
-        self.devices = devices
-        self.transactions = []
-
-    def writeto(self, addr, buf):
-        data = bytes(buf)
-        self.transactions.append(data)
-        self.devices[addr].write(data, len(self.transactions))
-
-
-@pytest.mark.parametrize("vto", [True, False])
-def test_our_driver_on_cpython_matches_adafruit(vto):
+def test_our_driver_on_cpython_matches_adafruit():
     ssd1306 = _load_driver()
     model = SSD1306Model()
-    bus = FakeMachineI2C({0x3C: model}) if vto else _NoVto({0x3C: model})
+    bus = FakeMachineI2C({0x3C: model})
     oled = ssd1306.SSD1306_I2C(128, 64, bus)
     draw(oled)
     assert oled.show() == 8
