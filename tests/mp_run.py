@@ -11,11 +11,11 @@ import time
 # more. Re-run this script once in a child interpreter with a bigger heap (the simulation is
 # host-only: the unit itself never holds these records). Right-sized, not generous: every
 # gc.collect() sweeps the whole heap, so a 256 MB heap made the allocation tests (hundreds of
-# collects) take 35 s instead of 3. Measured need: 4 MB fails (the full firmware scenario), 8 MB
-# passes with the RMT random sequences at 7.4 MB; 16 MB leaves twice that.
+# collects) take 35 s instead of 3. Measured need: 16 MB fails (the 300 random pulse sequences:
+# a 512 KB edge list cannot grow in a fragmented heap), 24 MB passes; 32 MB leaves a margin.
 # MP_RUN_TIMES=1 prints each test's wall time and the heap in use after it.
-HEAP = "16M"
-if os.getenv("MP_RUN_CHILD") is None and gc.mem_free() + gc.mem_alloc() < 12 * 1024 * 1024:
+HEAP = "32M"
+if os.getenv("MP_RUN_CHILD") is None and gc.mem_free() + gc.mem_alloc() < 24 * 1024 * 1024:
     os.putenv("MP_RUN_CHILD", "1")
     status = os.system(sys.executable + " -X heapsize=" + HEAP + " " + sys.argv[0])
     sys.exit(1 if status else 0)

@@ -104,9 +104,11 @@ class GpioBank:
                 rec[-1] = (cycle, new)
         else:
             rec.append((cycle, new))
-        for fn in self.listeners:
-            fn(pin, new, cycle)
-        self._irq(pin, new, cycle)
+        if self.listeners:
+            for fn in self.listeners:
+                fn(pin, new, cycle)
+        if self.irq[pin] is not None:
+            self._irq(pin, new, cycle)
         return True
 
     def _irq(self, pin, level, cycle):

@@ -1,0 +1,124 @@
+"""Measured cost of the PIO engine per executed instruction (CPU time, CPython).
+
+    python -m host_tools.sim.pio_cost
+
+Three programs on one state machine, each run for a fixed number of cycles; the figure is CPU
+time (time.process_time, so other processes on the machine do not count) over instructions
+executed (PioSystem.steps), best of three:
+  nop      a wrap loop of `nop`: fetch, dispatch, advance (no pin write)
+  set      `set pins, 1` / `set pins, 0`: every instruction writes a pin (an edge each)
+  pulse    the biphasic pulse program of tests/test_sim_rp2.py, two channels at 100 Hz:
+           straight-line instructions between closed-form delay loops (what the engine runs)
+The numbers beside SmCore.run in pio_core.py come from here.
+"""
+import sys
+import time
+
+from host_tools.sim import rp2, world
+
+PIO = rp2.PIO
+SYS_HZ = 125_000_000
+
+
+@rp2.asm_pio()
+def _nops():
+    wrap_target()  # noqa: F821 - names of the PIO DSL
+    nop()  # noqa: F821
+    nop()  # noqa: F821
+    wrap()  # noqa: F821
+
+
+@rp2.asm_pio(set_init=PIO.OUT_LOW)
+def _sets():
+    wrap_target()  # noqa: F821
+    set(pins, 1)  # noqa: F821
+    set(pins, 0)  # noqa: F821
+    wrap()  # noqa: F821
+
+
+@rp2.asm_pio(sideset_init=(PIO.OUT_LOW, PIO.OUT_LOW), fifo_join=PIO.JOIN_TX)
+def _biphasic():
+    # noqa: F821 - the PIO DSL injects these names
+    wrap_target()  # noqa: F821
+    mov(x, status).side(0)  # noqa: F821
+    jmp(not_x, "load").side(0)  # noqa: F821
+    label("slot")  # noqa: F821
+    jmp(pin, "play").side(0)  # noqa: F821
+    nop().side(0)[3]  # noqa: F821
+    label("play")  # noqa: F821
+    mov(x, y).side(1)  # noqa: F821
+    label("a")  # noqa: F821
+    jmp(x_dec, "a").side(1)  # noqa: F821
+    mov(x, isr).side(0)  # noqa: F821
+    label("g")  # noqa: F821
+    jmp(x_dec, "g").side(0)  # noqa: F821
+    mov(x, y).side(2)  # noqa: F821
+    label("b")  # noqa: F821
+    jmp(x_dec, "b").side(2)  # noqa: F821
+    irq(4).side(0)  # noqa: F821
+    mov(x, osr).side(0)  # noqa: F821
+    label("r")  # noqa: F821
+    jmp(x_dec, "r").side(0)  # noqa: F821
+    wrap()  # noqa: F821
+    label("load")  # noqa: F821
+    pull().side(0)  # noqa: F821
+    mov(y, osr).side(0)  # noqa: F821
+    pull().side(0)  # noqa: F821
+    mov(isr, osr).side(0)  # noqa: F821
+    pull().side(0)  # noqa: F821
+    jmp("slot").side(0)  # noqa: F821
+
+
+def _run(kind):
+    w = world.new_world(sys_hz=SYS_HZ)
+    if kind == "nop":
+        rp2.StateMachine(0, _nops).active(1)
+        cycles = 200_000
+    elif kind == "set":
+        rp2.StateMachine(0, _sets, set_base=5).active(1)
+        cycles = 100_000
+    else:
+        prog = list(_biphasic)
+        prog[1] = prog[2] = -1
+        prog[-5] |= 3  # STATUS_SEL = 0 (TX level), STATUS_N = 3
+        for ch in range(2):
+            sm = rp2.StateMachine(ch, prog, sideset_base=2 + 2 * ch, jmp_pin=20)
+            sm.put(300 * 125 - 1)
+            sm.put(50 * 125 - 1)
+            sm.put(SYS_HZ // 100 - 2 * 300 * 125 - 50 * 125 - 12)
+            sm.active(1)
+        w.gpio.drive_external(20, 1)
+        cycles = 20 * SYS_HZ
+    from host_tools.sim import pio_core
+
+    ps = pio_core.system_for(w)
+    s0 = ps.steps
+    t0 = time.process_time()
+    w.advance_to(w.now + cycles)
+    w.sync()
+    dt = time.process_time() - t0
+    return dt, ps.steps - s0
+
+
+def measure(repeat=3):
+    """{kind: (microseconds of CPU per instruction, instructions)}, best of `repeat`."""
+    out = {}
+    for kind in ("nop", "set", "pulse"):
+        best = None
+        for _ in range(repeat):
+            dt, steps = _run(kind)
+            us = dt / steps * 1e6
+            if best is None or us < best[0]:
+                best = (us, steps)
+        out[kind] = best
+    return out
+
+
+def main():
+    for kind, (us, steps) in measure().items():
+        print("%-6s %.3f us CPU per instruction (%d instructions)" % (kind, us, steps))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
