@@ -65,8 +65,10 @@ lint: $(STAMP) $(ESP32_STUBS)
 capture: $(STAMP)
 	$(PYTHON) -m host_tools.capture --phase-us 300 --gap-us 50 --rate-hz 50 --ms 200 --out $(OUT)/capture
 
+# BENCH_ARGS=--long adds the 4-hour session (peak RSS over duration)
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(PYTHON) -m host_tools.bench
+	$(PYTHON) -m host_tools.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(OUT) build .pytest_cache .ruff_cache .hypothesis

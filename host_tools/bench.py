@@ -266,7 +266,8 @@ MEASURED = [
     ("esp32_timing_max_error_ns", "ns", "max |measured - quantised request|, ESP32 grid"),
     ("esp32_timing_grid_sets", "sets", "parameter sets in that grid"),
     ("esp32_quantisation_max_error_ns", "ns", "max |request - quantised plan|, ESP32"),
-    ("esp32_leg_start_skew_ns", "ns", "leg B's RMT start after leg A's, from the recorded starts"),
+    ("esp32_leg_start_skew_ns", "ns", "leg B's RMT start after leg A's, recorded by the sim RMT"
+     " (follows esp32_model_write_pulses_ns)"),
     ("esp32_leg_skew_residual_ns", "ns", "leg B's first rise - leg A's - phase - gap"),
     ("esp32_update_latency_pulses", "pulses", "old pulses after set(), ESP32"),
     ("esp32_stop_latency_us", "us", "stop() to both legs low, ESP32"),
@@ -297,9 +298,9 @@ def table(rows):
 
 
 def fmt(v):
+    """Six significant digits for the table (the JSON line keeps every digit)."""
     if isinstance(v, float):
-        s = repr(v)
-        return s[:-2] if s.endswith(".0") else s
+        return "%.6g" % v
     return str(v)
 
 

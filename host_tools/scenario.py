@@ -226,6 +226,9 @@ class Progress:
 
         self.stream = stream or sys.stderr
         self.label = label
+        # on a terminal one line rewritten in place; in a log file a line every 10 s
+        self.tty = getattr(self.stream, "isatty", lambda: False)()
+        self.every = 0.5 if self.tty else 10.0
         self.t0 = time.monotonic()
         self.last = self.t0
         self.shown = False
@@ -233,18 +236,18 @@ class Progress:
 
     def __call__(self, t_ms, duration_ms):
         now = self._time.monotonic()
-        if now - self.t0 < 1.0 or now - self.last < 0.5:
+        if now - self.t0 < 1.0 or now - self.last < self.every:
             return
         self.last = now
         wall = now - self.t0
-        self.stream.write("\r%s: %7.1f / %.1f s device time (%3d%%), %.1fx real time  " % (
-            self.label, t_ms / 1000, duration_ms / 1000, 100 * t_ms // max(1, duration_ms),
-            t_ms / 1000 / wall))
+        self.stream.write("%s%s: %7.1f / %.1f s device time (%3d%%), %.1fx real time%s" % (
+            "\r" if self.tty else "", self.label, t_ms / 1000, duration_ms / 1000,
+            100 * t_ms // max(1, duration_ms), t_ms / 1000 / wall, "  " if self.tty else "\n"))
         self.stream.flush()
         self.shown = True
 
     def done(self):
-        if self.shown:
+        if self.shown and self.tty:
             self.stream.write("\n")
             self.stream.flush()
 
