@@ -297,8 +297,8 @@ def test_same_pulses_as_rp2040py_own_pio(chip, shipped, which):
     rises = [t for t, v in edges if v == 1]
     assert len(rises) == 1 + 5 + 10
     if which == "exact":
-        highs = [b[0] - a[0] for a, b in zip(edges, edges[1:]) if a[1] == 1]
+        highs = [b[0] - a[0] for a, b in zip(edges, edges[1:], strict=False) if a[1] == 1]
         assert set(highs) == {3}
         # inside one word's train a pulse starts every 3 + 2 + 1 (set, set, jmp) = 6 cycles
-        gaps = [b - a for a, b in zip(rises, rises[1:])]
+        gaps = [b - a for a, b in zip(rises, rises[1:], strict=False)]
         assert gaps.count(6) == 4 + 9

@@ -4,7 +4,8 @@ with the project's files in its flash filesystem as `make flash` puts them.
     from host_tools.emuchip.chip import boot
     chip = boot("1.28.0")                    # ~0.7 s wall: image + LittleFS, runs to the REPL
     chip.exec("import pulse_pio")            # raw REPL; returns stdout (str), raises ChipError
-    rec = chip.record([2, 3])                # GPIO edges from now on: rec.edges [(cycle, pin, level)]
+    rec = chip.record([2, 3])                # GPIO edges from now on: rec.edges
+                                             #   [(cycle, pin, level)]
     chip.run(ms=25)                          # let emulated time pass (REPL idle, PIO running)
     chip.cycles                              # clk_sys cycles since power-on (125 MHz)
     chip.close()

@@ -299,7 +299,7 @@ class ExactPio:
                 if m.pc == pc0 and self.fast_forward and not m.waiting and not m.exec_valid:
                     self._skip_loop(b, m, pc0)
         self.steps += len(stepped)
-        for m, w in zip(ms, waiting_before):
+        for m, w in zip(ms, waiting_before, strict=True):
             if w and not m.waiting and m.enabled and m not in stepped:
                 # woken by an IRQ flag another state machine set in this cycle: seen next cycle
                 m.next_due_fp += m.div_fp
@@ -350,7 +350,6 @@ class ExactPio:
 
     # -- pads --------------------------------------------------------------------------------
     def _pad_listener(self, n):
-        gpio = self.mcu.gpio[n]
         bit = 1 << n
 
         def cb(value, last):
