@@ -194,6 +194,16 @@ def test_stop_mid_phase_drops_the_leg_on_the_cycle_of_its_write(chip):
     assert instr[-1] - rec.edges[0][0] < plan.phase
 
 
+def test_real_micropython_assembles_the_words_the_host_tests_check(chip):
+    """The programs as MicroPython's own rp2.asm_pio assembles them on the chip are the words
+    tests/test_pulse_pio.py checks against adafruit_pioasm for the host simulation."""
+    adafruit_pioasm = pytest.importorskip("adafruit_pioasm")
+    from tests.test_pulse_pio import PIO_TEXT
+
+    for name, text in PIO_TEXT.items():
+        assert chip.eval("list(pulse_pio.%s[0])" % name) == list(adafruit_pioasm.assemble(text))
+
+
 def _old_engine_mpy():
     from host_tools.build import mpy_cross_exe
 
