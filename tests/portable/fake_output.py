@@ -18,6 +18,7 @@ class FakeOutputStage:
         self.mv = battery_mv
         self.log = []
         self.record = True                # False: no allocation (emergency_off test)
+        self.cuts = 0                     # cut() calls (the STOP IRQ)
 
     def enable(self, on):
         self.enabled = bool(on)
@@ -59,6 +60,13 @@ class FakeOutputStage:
         if self.record:
             self.log.append(("start", ch, True))
 
+    def cut(self):
+        # the STOP IRQ's call: enable off, DACs 0; allocation-free (record is not consulted)
+        self.enabled = False
+        self.amp[1] = 0
+        self.amp[2] = 0
+        self.cuts += 1
+
     def stop_pulses(self, ch):
         self.pulsing[ch] = False
         if self.record:
@@ -69,6 +77,22 @@ class FakeOutputStage:
 
     def usb_present(self):
         return self.usb
+
+
+class FakePin:
+    """An input pin with a level (1 = released, 0 = pressed) and the irq() it was armed with."""
+
+    IRQ_FALLING = 4
+
+    def __init__(self, level=1):
+        self.level = level
+        self.irq_args = None
+
+    def value(self):
+        return self.level
+
+    def irq(self, handler=None, trigger=0, hard=False):
+        self.irq_args = (handler, trigger, hard)
 
 
 class FakeBoard:

@@ -3,7 +3,7 @@
 import sys
 
 from tests import device_path  # noqa: F401  (firmware/ and lib/ on sys.path)
-from tests.portable.fake_output import FakeBoard, FakeOutputStage
+from tests.portable.fake_output import FakeBoard, FakeOutputStage, FakePin
 
 import programs
 import safety
@@ -274,3 +274,77 @@ def test_session_and_supervisor_follow_ramp_and_end():
         assert o.amp[1] <= sup.user_level(1) * out.envelope[1] + 1e-9 or out.state == "done"
     assert out.state == "done" and sup.state == "idle" and not o.enabled and o.amp[1] == 0
     assert o.max_amp[1] == 20
+
+
+# --- issue 9: STOP as a hard IRQ, STOP down blocks every start ------------------------------------
+
+def test_stop_isr_only_cuts_and_flags_without_allocating():
+    o, sup = _rig()
+    pin = FakePin()
+    sup.attach_stop(pin, True)
+    handler, trigger, hard = pin.irq_args
+    assert trigger == FakePin.IRQ_FALLING and hard is True
+    assert sup.start(_Out().pulse, 0) is None
+    t = _raise_level(sup, 1, 5, 0)
+    sup.apply(_Out(), t)
+    assert o.amp[1] > 0 and o.enabled
+    o.record = False
+    pin.level = 0
+    if _IS_MPY:
+        import micropython
+        micropython.heap_lock()
+        try:
+            handler(pin)
+        finally:
+            micropython.heap_unlock()
+    else:
+        handler(pin)
+    assert not o.enabled and o.amp[1] == 0 and o.cuts == 1
+    assert o.pulsing[1]  # the IRQ does nothing else: the loop stops the pulses
+    o.record = True
+    sup.apply(_Out(), t + TICK)
+    sup.tick(t + TICK)
+    assert sup.state == "idle" and not o.pulsing[1] and sup.user_level(1) == 0
+
+
+def test_stop_down_refuses_start_whatever_its_history():
+    o, sup = _rig()
+    pin = FakePin(level=0)  # held since before the supervisor existed: no edge ever came
+    sup.attach_stop(pin, True)
+    f = sup.start(_Out().pulse, 0)
+    assert f is not None and f.kind == "stop_held"
+    assert not o.enabled and sup.state != "running"
+    pin.level = 1
+    assert sup.start(_Out().pulse, 10) is None and o.enabled
+
+
+def _stop_in(real, handler, pin, when):
+    """real(*a) with the STOP edge landing in it: before the call (when None: a STOP while the
+    pulses are configured) or after it when its argument is `when` (right after enable(True))."""
+
+    def f(*a):
+        if when is None:
+            handler(pin)
+        r = real(*a)
+        if when is not None and a[0] == when:
+            handler(pin)
+        return r
+
+    return f
+
+
+def test_stop_during_start_wins_before_and_after_enable():
+    for where in ("configure", "enable"):
+        o, sup = _rig()
+        pin = FakePin()
+        sup.attach_stop(pin, True)
+        handler = pin.irq_args[0]
+        if where == "configure":
+            o.configure_pulses = _stop_in(o.configure_pulses, handler, pin, None)
+        else:
+            o.enable = _stop_in(o.enable, handler, pin, True)
+        f = sup.start(_Out().pulse, 0)
+        assert f is not None and f.kind == "stop_held", where
+        assert not o.enabled and sup.state != "running" and not o.pulsing[1], where
+        if where == "configure":
+            assert ("enable", 0, True) not in o.log  # never enabled, not even for a moment
