@@ -31,7 +31,10 @@ BUZZER = const(13)
 # Active low with the internal pull-ups. 14 and 15 are usable inputs: 14 only toggles during boot
 # as an output (not as an input), 15 (strapping, pulled up) pressed at power-on only silences the
 # boot log. STOP has a clean pin.
-BUTTONS = {"up": 32, "down": 33, "ok": 14, "back": 15, "stop": 27}
+# UP is on GPIO 2 (strapping: only read in download mode, with GPIO 0 low; internal pull-up only,
+# no external one, or serial flashing fails) so that GPIO 32 (ADC1_4), the last ADC1 pin, is the EMG
+# input.
+BUTTONS = {"up": 2, "down": 33, "ok": 14, "back": 15, "stop": 27}
 # The esp32 port's pin IRQs are always scheduled (soft): the STOP handler runs at the next bytecode
 # boundary (after a blocking call such as a flash erase); the loop also reads the STOP level every
 # tick and start() re-checks it after enabling the output.
@@ -94,3 +97,19 @@ RMT_SKEW_TOLERANCE_NS = const(1000)
 RMT_SYMBOLS = const(128)  # per leg: 2 memory blocks of 64; 4 legs use all 512 symbols
 
 PULSE_ENGINE = "pulse_rmt"
+
+# --- EMG input (lib/emg.py; docs/hardware.md "EMG front end") -------------------------------------
+# Same front end as the Pico board (gain 500, 20-500 Hz, bias 1.65 V), then a 3:4 divider so the
+# amplifier's 0-3.3 V swing lands in 0-2.48 V (bias 1.24 V) for the 11 dB ADC range, into GPIO 32
+# (ADC1_4). read_u16() is uncalibrated (+-6 % between chips): 3.55 V / 4096 / 375 = 2.311 uV per
+# 12-bit count nominal; calibrate with a 1 mV 100 Hz sine (envelope 637 uV) and edit.
+EMG_ADC = const(32)
+EMG_RATE_HZ = const(1000)
+EMG_TIMER = const(2)  # timers 0 and 1 belong to the pulse engine (CHANNELS[n]["timer"])
+EMG_IRQ_HARD = False  # ESP-IDF's adc_oneshot_read takes a lock: not callable from a hard IRQ
+EMG_UV_PER_COUNT_X1000 = const(2311)
+EMG_RAIL_LOW = const(60)  # counts: the amplifier at its low rail (0 V)
+EMG_RAIL_HIGH = const(2800)  # its high rail: 3.3 V x 3/4 = 2.48 V = 2861 counts
+EMG_FLAT_COUNTS = const(2)
+EMG_BLANK_PRE_US = const(100)
+EMG_BLANK_POST_US = const(1500)

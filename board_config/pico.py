@@ -61,3 +61,19 @@ COMPLIANCE_V = const(80)  # boost converter output: the highest voltage the sour
 DEAD_TIME_NS = const(1000)  # minimum inter-phase gap the H-bridge needs (both legs off)
 
 PULSE_ENGINE = "pulse_pio"  # lib module with channel(n, board)
+
+# --- EMG input (lib/emg.py; docs/hardware.md "EMG front end") -------------------------------------
+# Instrumentation amplifier (gain 10) + 20-500 Hz band-pass (gain 50): 500 in all, output biased at
+# 1.65 V into GP28 / ADC2: 3.3 V / 4096 / 500 = 1.611 uV at the electrodes per 12-bit count,
+# +-3.3 mV full scale. Calibrate: a 1 mV 100 Hz sine into the electrode leads should read an
+# envelope of 637 uV (the average rectified value of a 1 mV-peak sine); edit to match.
+EMG_ADC = const(28)
+EMG_RATE_HZ = const(1000)
+EMG_TIMER = const(-1)  # rp2 virtual timer (alarm pool); hard IRQ: ADC reads are register reads
+EMG_IRQ_HARD = True
+EMG_UV_PER_COUNT_X1000 = const(1611)
+EMG_RAIL_LOW = const(32)  # counts: the amplifier output within ~25 mV of a rail = saturated
+EMG_RAIL_HIGH = const(4063)
+EMG_FLAT_COUNTS = const(2)  # two windows spanning <= 2 counts: flat line (input off)
+EMG_BLANK_PRE_US = const(100)  # samples blanked from 100 us before a pulse
+EMG_BLANK_POST_US = const(1500)  # to 1.5 ms after its end (front end recovers within 1 ms)
