@@ -16,27 +16,37 @@ The Textual UI redraws from the latest snapshot about 25 times a second.
 
 Keys (also shown in the legend):
   Up / Down          UP / DOWN button      Enter        OK        Backspace / Esc  BACK
-  Space / s          STOP                  a key press = a 120 ms press
+  Space / s          STOP (at once; drops the presses still queued)
+                     A terminal reports key presses, not releases: each key event is one whole
+                     press-and-release, queued behind the previous one, each as short as the
+                     firmware's debounce accepts (press_timing(): from lib/buttons.py), UP/DOWN
+                     presses no closer than the firmware's step interval (10 steps/s), so no
+                     key event is lost (at most MAX_QUEUED wait; more are refused and counted)
   h, then a button   hold that button until it is pressed again (long press, auto-repeat);
                      shift+Up / shift+Down hold too; x = BACK+OK held 2 s (keypad lock combo)
   1 / 2              electrode of channel 1 / 2 off / on
   3 / 4              channel 1 / 2 load 20 kohm / 1 kohm (high skin impedance)
   5 / 6              over-current (short in the bridge) on channel 1 / 2
-  b  battery 3900 / 3300 mV      u  USB power      t  foot switch press (T: hold / release)
+  b  battery in the warning band / full      B  battery below the cut-off / full
+     (levels from the board config: battery_levels())
+  u  USB power      t  foot switch press (T: hold / release)
   p  pause / resume   r  1x   0  10x   f  as fast as possible   .  one 10 ms step while paused
   c  save the OLED as out/sim/screen_<device ms>.png          q / ctrl+c  quit
 """
 import argparse
+import ast
+import collections
 import os
 import sys
 import threading
 import time
 
 from host_tools import scenario_core
+from host_tools.sim import board_pico
 
 PACE_MS = 5  # device time between two pacer calls
 SNAP_REAL_S = 0.03  # at most this much wall time between snapshots while running
-PRESS_MS = 120  # a key press
+MAX_QUEUED = 10  # key presses waiting their turn (1 s of UP steps); more are refused
 SCOPE_MS = 50  # span of the pulse scope
 SCOPE_COLS = 50
 SCOPE_MAX_MS = 1000
@@ -45,6 +55,77 @@ SPEEDS = {"paused": 0.0, "1x": 1.0, "10x": 10.0, "max": None}
 LOAD_HIGH_OHM = 20000
 BUTTON_KEYS = {"up": "up", "down": "down", "enter": "ok", "backspace": "back",
                "escape": "back", "space": "stop", "s": "stop"}
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _constants(path, names, cls=None):
+    """Integer constants of a device source file, read with ast (the file imports `machine` and
+    `micropython`, so it is not imported here): module-level NAME = const(N) / NAME = N, and the
+    class attributes of cls."""
+    tree = ast.parse(open(os.path.join(ROOT, path), encoding="utf-8").read())
+    body = list(tree.body)
+    if cls is not None:
+        body += [n for c in tree.body if isinstance(c, ast.ClassDef) and c.name == cls
+                 for n in c.body]
+    out = {}
+    for n in body:
+        if not (isinstance(n, ast.Assign) and len(n.targets) == 1
+                and isinstance(n.targets[0], ast.Name) and n.targets[0].id in names):
+            continue
+        v = n.value
+        if isinstance(v, ast.Call) and getattr(v.func, "id", "") == "const" and v.args:
+            v = v.args[0]
+        out[n.targets[0].id] = ast.literal_eval(v)
+    missing = [x for x in names if x not in out]
+    if missing:
+        raise RuntimeError("simulator: %s has no %s" % (path, ", ".join(missing)))
+    return out
+
+
+def press_timing():
+    """How long a simulated key press lasts, from the firmware's own timing constants.
+
+    lib/buttons.py accepts a level after it was stable for Buttons.debounce_ms; the app samples
+    the buttons twice per TICK_MS (firmware/app.py: step and ui_step); the board model's contact
+    bounces for up to BOUNCE_MS after a touch and after a release. A press held for
+    bounce + debounce + two samples is accepted whatever the sampling phase, and so is a
+    release held as long. UP/DOWN step at most once per _MIN_STEP_MS (SAFETY.md rule 3: <= 10
+    steps/s; a second too-soon press while one waits is dropped by the firmware), so presses of
+    one step button start at least that far apart. Returns ms values in a dict: down, up (the
+    release before the next press may start), step (between two presses of UP, or of DOWN),
+    and the firmware's constants they came from."""
+    b = _constants("lib/buttons.py", ("debounce_ms", "long_ms", "repeat_delay_ms",
+                                      "_MIN_STEP_MS"), cls="Buttons")
+    a = _constants("firmware/app.py", ("TICK_MS",))
+    sample = a["TICK_MS"] // 2
+    need = board_pico.BOUNCE_MS + b["debounce_ms"] + 2 * sample
+    down = -(-need // PACE_MS) * PACE_MS  # whole pacer steps, never shorter than needed
+    if down >= min(b["long_ms"], b["repeat_delay_ms"]):
+        raise RuntimeError("simulator: a tap of %d ms would be a long press" % down)
+    t = {"down": down, "up": down, "step": max(b["_MIN_STEP_MS"], 2 * down),
+         "sample": sample, "bounce": board_pico.BOUNCE_MS}
+    t.update(b)
+    t.update(a)
+    return t
+
+
+def battery_levels(board):
+    """Battery levels for the keys, from the board config: `b` the middle of the warning band
+    (BATTERY_CUTOFF_MV .. BATTERY_WARN_MV), `B` as far below the cut-off as the band is wide
+    halved, and `full` (the board model's fresh cell) to go back."""
+    warn, cut = board.BATTERY_WARN_MV, board.BATTERY_CUTOFF_MV
+    half = (warn - cut) // 2
+    return {"warning": cut + half, "cutoff": cut - half, "full": board_pico.DEFAULT_BATTERY_MV}
+
+
+def battery_band(board, mv):
+    if mv < board.BATTERY_CUTOFF_MV:
+        return "below cut-off %d" % board.BATTERY_CUTOFF_MV
+    if mv < board.BATTERY_WARN_MV:
+        return "warning band < %d" % board.BATTERY_WARN_MV
+    return "ok"
 
 
 class Snapshot:
@@ -68,6 +149,8 @@ class Snapshot:
         self.faults = []
         self.physical = {}
         self.holds = ()
+        self.queued = 0  # key presses waiting their turn
+        self.refused = 0  # key presses refused because MAX_QUEUED were waiting
         self.boots = 0
         self.error = None
         self.running = True
@@ -87,6 +170,11 @@ class SimEngine(scenario_core.Run):
         self.snap = Snapshot()
         self.actions = []  # queued dicts, applied by the pacer
         self.holds = set()  # buttons held down by the UI
+        self.timing = press_timing()
+        self.keyq = collections.deque()  # button actions waiting their turn (firmware thread)
+        self.refused = 0
+        self._next_ok_ms = 0  # device ms when the next queued button action may start
+        self._last_start = {}  # button -> device ms its last queued press started
         self.speed = speed
         self._anchor = None  # (device ms, wall s) of the last speed change
         self._grant_ms = 0  # paused: device ms the UI allowed (single steps)
@@ -196,6 +284,8 @@ class SimEngine(scenario_core.Run):
         w = self.world
         now_ms = w.ms()
         acts = self._take_actions()
+        if self.keyq:
+            self._run_keyq()
         if acts or time.monotonic() - self._last_snap_real >= SNAP_REAL_S:
             self._take_snapshot()
         while True:
@@ -241,24 +331,18 @@ class SimEngine(scenario_core.Run):
         return (now_ms - allowed) / (f * 1000.0)
 
     def _act(self, a):
-        m = self.model
         kind = a["kind"]
         ph = self.physical
-        if kind == "press":
-            if a["button"] in self.holds:
-                self.holds.discard(a["button"])
-                m.hold(a["button"], False)
+        if kind in ("press", "hold", "combo"):
+            if a.get("button") == "stop":
+                self._stop_now(a)
+            elif len(self.keyq) >= MAX_QUEUED:
+                self.refused += 1
+                self.trace.event(self._t_ms(), "input", refused=a.get("button", kind),
+                                 queued=len(self.keyq))
             else:
-                self._apply({"press": a["button"], "hold_ms": a.get("hold_ms", PRESS_MS)})
-        elif kind == "hold":
-            b = a["button"]
-            down = a.get("down", b not in self.holds)
-            if down:
-                self.holds.add(b)
-            else:
-                self.holds.discard(b)
-            m.hold(b, down)
-            self.trace.event(self._t_ms(), "input", hold=b, down=down)
+                self.keyq.append(a)
+            self._run_keyq()
         elif kind == "electrode":
             ch = a["channel"]
             self._apply({"electrode": {"channel": ch,
@@ -275,8 +359,11 @@ class SimEngine(scenario_core.Run):
                                           "on": a.get("on", not ph["over_current"][ch])}})
         elif kind == "battery":
             mv = a.get("mv")
-            if mv is None:
-                mv = 3300 if ph["battery_mv"] > 3300 else 3900
+            if mv is None:  # a level key: that level, or back to a full cell if already there
+                lv = battery_levels(self.board)
+                mv = lv[a.get("level", "warning")]
+                if ph["battery_mv"] == mv:
+                    mv = lv["full"]
             self._apply({"battery_mv": mv})
         elif kind == "usb":
             self._apply({"usb": a.get("on", not ph["usb"])})
@@ -287,6 +374,57 @@ class SimEngine(scenario_core.Run):
                 w = self.world
                 w.schedule(w.now + w.cycles(a["ms"] * 1_000_000),
                            lambda: self._apply({"trigger": False}))
+
+    # -- button presses: one whole press per key event, in turn ---------------------------------
+    def _stop_now(self, a):
+        """STOP acts at once, ahead of everything queued, and drops the queued presses: a STOP
+        must never be followed by rises the user asked for before it."""
+        if self.keyq:
+            self.trace.event(self._t_ms(), "input", dropped_by_stop=len(self.keyq))
+            self.keyq.clear()
+        self._button(a["kind"], "stop", a.get("down"))
+
+    def _button(self, kind, b, down=None):
+        """Press, hold or release button b now; returns how long it stays down (ms)."""
+        m = self.model
+        if kind == "hold" or b in self.holds:
+            if down is None:
+                down = b not in self.holds
+            if down:
+                self.holds.add(b)
+            else:
+                self.holds.discard(b)
+            m.hold(b, down)
+            self.trace.event(self._t_ms(), "input", hold=b, down=down)
+            return 0
+        self._apply({"press": b, "hold_ms": self.timing["down"]})
+        return self.timing["down"]
+
+    def _run_keyq(self):
+        """Start the queued button actions whose turn has come: one at a time, the next one after
+        the previous press and its release were long enough for the debounce, and a press of UP
+        (or DOWN) no sooner than the firmware's step interval after the previous one."""
+        t = self.timing
+        while self.keyq:
+            now = self._t_ms()
+            a = self.keyq[0]
+            b = a.get("button")
+            if now < self._next_ok_ms:
+                return
+            if a["kind"] == "press" and b in ("up", "down") and b not in self.holds:
+                last = self._last_start.get(b)
+                if last is not None and now < last + t["step"]:
+                    return
+            self.keyq.popleft()
+            if a["kind"] == "combo":  # BACK and OK together (the keypad lock)
+                ms = a.get("hold_ms", 2000)
+                for x in ("back", "ok"):
+                    self._apply({"press": x, "hold_ms": ms})
+            else:
+                ms = self._button(a["kind"], b, a.get("down"))
+                if ms and b is not None:
+                    self._last_start[b] = now
+            self._next_ok_ms = now + ms + t["up"]
 
     def _take_snapshot(self):
         w = self.world
@@ -361,8 +499,11 @@ class SimEngine(scenario_core.Run):
         ph = self.physical
         s.physical = {"connected": dict(ph["connected"]), "load_ohm": dict(ph["load_ohm"]),
                       "over_current": dict(ph["over_current"]), "battery_mv": ph["battery_mv"],
-                      "usb": ph["usb"], "trigger": ph["trigger"]}
+                      "usb": ph["usb"], "trigger": ph["trigger"],
+                      "battery_band": battery_band(b, ph["battery_mv"])}
         s.holds = tuple(sorted(self.holds))
+        s.queued = len(self.keyq)
+        s.refused = self.refused
         s.boots = self.boots
         real = time.monotonic()
         d0, r0 = self._rate
@@ -408,27 +549,59 @@ def _high_spans(edges, t0, t1):
     return out
 
 
-def _scope(w, ea, eb, span_ms=SCOPE_MS, cols=SCOPE_COLS):
-    """One text row: the last span_ms in cols columns; a column is '▀' when leg A was high in it,
-    '▄' for leg B, '█' for both, '_' for neither."""
-    t1 = w.now
-    t0 = t1 - w.cycles(span_ms * 1_000_000)
-    if t0 < 0:
-        t0 = 0
-    per = max(1, (t1 - t0) // cols)
-    a = [0] * cols
-    b = [0] * cols
-    for spans, mark in ((_high_spans(ea, t0, t1), a), (_high_spans(eb, t0, t1), b)):
+def _both_spans(ea, eb, t0, t1):
+    """Cycle spans inside [t0, t1] where leg A and leg B are high at the same instant (a
+    short through the bridge: never in a correct pulse)."""
+    a = _high_spans(ea, t0, t1)
+    b = _high_spans(eb, t0, t1)
+    out = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        s = max(a[i][0], b[j][0])
+        e = min(a[i][1], b[j][1])
+        if s < e:
+            out.append((s, e))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def scope_rows(ea, eb, t0, t1, cols=SCOPE_COLS, per=None):
+    """The legs over [t0, t1] (cycles) in cols columns, as three rows of cols characters:
+    leg A (the first phase, current one way) above the axis: '▄' in a column where leg A was
+    high at some time in it; the axis: '─', or '!' where both legs were high at the same
+    instant; leg B (the second phase, current the other way) below: '▀'. A biphasic pulse
+    shorter than a column marks the same column in both leg rows, never the axis. per: cycles
+    per column (default: [t0, t1] fills the cols); columns after t1 stay blank."""
+    if per is None:
+        per = max(1, -(-(t1 - t0) // cols))
+    marks = []
+    for spans in (_high_spans(ea, t0, t1), _both_spans(ea, eb, t0, t1),
+                  _high_spans(eb, t0, t1)):
+        m = [0] * cols
         for s, e in spans:
-            for k in range(max(0, (s - t0) // per), min(cols, (e - t0) // per + 1)):
-                mark[k] = 1
-    chars = {(0, 0): "_", (1, 0): "▀", (0, 1): "▄", (1, 1): "█"}
-    return "".join(chars[(a[k], b[k])] for k in range(cols))
+            last = (e - t0 - 1) // per if e > s else (s - t0) // per
+            for k in range(max(0, (s - t0) // per), min(cols, last + 1)):
+                m[k] = 1
+        marks.append(m)
+    a, both, b = marks
+    return ("".join("▄" if x else " " for x in a),
+            "".join("!" if x else "─" for x in both),
+            "".join("▀" if x else " " for x in b))
+
+
+def _scope(w, ea, eb, span_ms=SCOPE_MS, cols=SCOPE_COLS):
+    """The last span_ms: scope_rows."""
+    t1 = w.now
+    t0 = max(0, t1 - w.cycles(span_ms * 1_000_000))
+    return scope_rows(ea, eb, t0, t1, cols)
 
 
 def _zoom(w, ea, eb, span_us=ZOOM_US, cols=SCOPE_COLS):
-    """The last pulse from 10% before its first rise, over span_us: '▔' leg A high (first phase),
-    '▁' leg B high (second phase), '─' both low. Empty when no pulse yet."""
+    """The last pulse from 10% of span_us before its first rise, over span_us: scope_rows, or
+    three empty rows before the first pulse."""
     last = None
     for edges in (ea, eb):
         i = len(edges) - 1
@@ -439,7 +612,7 @@ def _zoom(w, ea, eb, span_us=ZOOM_US, cols=SCOPE_COLS):
         if i >= 0 and (last is None or edges[i][0] > last):
             last = edges[i][0]
     if last is None:
-        return ""
+        return ("", "", "")
     # start of the pulse: the latest leg-A rise at or before the last rise of either leg
     i = _last_index(ea, last)
     while i >= 0 and not ea[i][1]:
@@ -447,14 +620,8 @@ def _zoom(w, ea, eb, span_us=ZOOM_US, cols=SCOPE_COLS):
     start = ea[i][0] if i >= 0 else last
     span = w.cycles(span_us * 1000)
     t0 = start - span // 10
-    per = max(1, span // cols)
-    out = []
-    for k in range(cols):
-        c = t0 + k * per + per // 2
-        la = _level_at(ea, c)
-        lb = _level_at(eb, c)
-        out.append("█" if la and lb else ("▔" if la else ("▁" if lb else "─")))
-    return "".join(out)
+    # a pulse still playing: only what has happened by now, at the same scale
+    return scope_rows(ea, eb, t0, min(t0 + span, w.now), cols, per=max(1, -(-span // cols)))
 
 
 # -- rendering (pure functions, tested) ---------------------------------------------------------
@@ -505,26 +672,50 @@ def readout_lines(s):
             elec, load, "  OVER-CURRENT" if ph.get("over_current", {}).get(ch) else "",
             "  fault: %s" % r["fault"] if r.get("fault") else ""))
     ph = s.physical
-    lines.append("battery %dmV  usb %s  foot switch %s  held %s" % (
-        ph.get("battery_mv", 0), "yes" if ph.get("usb") else "no",
-        "down" if ph.get("trigger") else "up", ",".join(s.holds) or "-"))
+    lines.append("battery %dmV (%s)  usb %s  foot switch %s  held %s  keys queued %d%s" % (
+        ph.get("battery_mv", 0), ph.get("battery_band", "?"), "yes" if ph.get("usb") else "no",
+        "down" if ph.get("trigger") else "up", ",".join(s.holds) or "-", s.queued,
+        " (%d refused: %d at most)" % (s.refused, MAX_QUEUED) if s.refused else ""))
     lines.append("faults: " + (", ".join(s.faults) if s.faults else "none"))
     return lines
 
 
-def scope_lines(s):
-    lines = ["scope (▀ leg A high, ▄ leg B high, █ both in a column) last pulse, %d us "
-             "(▔ phase A, ▁ phase B)" % ZOOM_US]
+SCOPE_HEAD = ("scope: leg A (1st phase) above the axis, leg B (2nd phase) below, "
+              "! = both legs high at once; mA = the DAC now")
+SCOPE_PREFIX = 16  # characters before the trace columns
+
+
+def scope_rows_styled(s):
+    """The scope as (text, role) lines: role 'head', 'a', 'axis' or 'b' (the UI colours leg A
+    and leg B differently). Per channel: leg A row with +amplitude, the axis with the span,
+    leg B row with -amplitude; the last SCOPE_MS+ of pulses, then the last pulse over ZOOM_US."""
+    out = [(SCOPE_HEAD, "head")]
     for ch in (1, 2):
         r = s.channels.get(ch) or {}
-        lines.append("ch%d %4dms %s  %s" % (ch, r.get("scope_ms", SCOPE_MS), r.get("scope", ""),
-                                          r.get("zoom", "")))
-    return lines
+        ma = r.get("command_ma", 0.0) or 0.0
+        sa, sx, sb = r.get("scope") or ("", "", "")
+        za, zx, zb = r.get("zoom") or ("", "", "")
+        span = "%dms" % r.get("scope_ms", SCOPE_MS)
+        zoom = "%dus" % ZOOM_US
+        out.append(("ch%d A %+7.1fmA |%s| |%s|" % (ch, ma, sa, za), "a"))
+        out.append(("%*s |%s| |%s| %s" % (SCOPE_PREFIX - 2, span, sx, zx, zoom), "axis"))
+        out.append(("    B %+7.1fmA |%s| |%s|" % (-ma if ma else 0.0, sb, zb), "b"))
+    return out
 
+
+def scope_lines(s):
+    return [t for t, _ in scope_rows_styled(s)]
+
+
+SCOPE_STYLE = {"head": "#a0a0a0", "a": "#5fd75f", "axis": "#808080", "b": "#ffaf5f",
+               "both": "bold #ff3030"}
 
 LEGEND = (
     "Up/Down Enter=OK Bksp/Esc=BACK Space/s=STOP | h+key or shift+Up/Down: hold | x: BACK+OK 2s",
-    "1/2 electrode ch1/ch2 | 3/4 load 20k | 5/6 over-current | b battery | u USB | t/T foot sw.",
+    "1/2 electrode ch1/ch2 | 3/4 load 20k | 5/6 over-current | b battery low (warning) | "
+    "B battery below cut-off | u USB | t/T foot sw.",
+    "each key event = one whole press, queued (UP/DOWN at most 10/s, as the firmware steps); "
+    "Space/s STOP at once",
     "p pause  r 1x  0 10x  f max  . step | c save PNG | q quit",
 )
 
@@ -701,8 +892,13 @@ def make_app(engine, out_dir="out/sim", fps=25):
             self.query_one("#oled", Oled).show_snapshot(s)
             self.query_one("#readouts", Static).update(Text("\n".join(readout_lines(s)),
                                                             no_wrap=True))
-            self.query_one("#scope", Static).update(Text("\n".join(scope_lines(s)),
-                                                         no_wrap=True))
+            t = Text(no_wrap=True)
+            for i, (line, role) in enumerate(scope_rows_styled(s)):
+                if i:
+                    t.append("\n")
+                t.append(line, style=SCOPE_STYLE[role])
+            t.highlight_regex(r"!", SCOPE_STYLE["both"])
+            self.query_one("#scope", Static).update(t)
 
         def action_quit_sim(self):
             self.engine.stop()
@@ -724,15 +920,14 @@ def make_app(engine, out_dir="out/sim", fps=25):
                     self.hold_next = False
                     e.queue(kind="hold", button=b)
                 else:
-                    e.queue(kind="press", button=b, hold_ms=PRESS_MS)
+                    e.queue(kind="press", button=b)
                 return
             if k in ("shift+up", "shift+down"):
                 e.queue(kind="hold", button=k[6:])
                 return
             self.hold_next = False
             if k == "x":
-                e.queue(kind="press", button="back", hold_ms=2000)
-                e.queue(kind="press", button="ok", hold_ms=2000)
+                e.queue(kind="combo", hold_ms=2000)
             elif k in ("1", "2"):
                 e.queue(kind="electrode", channel=int(k))
             elif k in ("3", "4"):
@@ -740,7 +935,9 @@ def make_app(engine, out_dir="out/sim", fps=25):
             elif k in ("5", "6"):
                 e.queue(kind="over_current", channel=int(k) - 4)
             elif k == "b":
-                e.queue(kind="battery")
+                e.queue(kind="battery", level="warning")
+            elif k in ("B", "shift+b"):
+                e.queue(kind="battery", level="cutoff")
             elif k == "u":
                 e.queue(kind="usb")
             elif k == "t":

@@ -93,14 +93,29 @@ def test_operate_the_unit(tmp_path):
             assert 90 <= r["rate_hz"] <= 110, r
             assert r["phase_us"] and r["rate_hz"] and r["playing"], r
             assert r["edges"] > edges0 + 20  # pulses on the legs of channel 1
-            assert r["scope"].count("_") < len(r["scope"]), r["scope"]  # pulses in the scope
-            assert "▔" in r["zoom"] and "▁" in r["zoom"], r["zoom"]
+            # the scope: leg A above the axis, leg B below, never both at once
+            sa, sx, sb = r["scope"]
+            assert "▄" in sa and "▀" in sb and set(sx) == {"─"}, r["scope"]
+            za, zx, zb = r["zoom"]
+            ca = [i for i, c in enumerate(za) if c != " "]
+            cb = [i for i, c in enumerate(zb) if c != " "]
+            assert ca and cb and max(ca) < min(cb) and set(zx) == {"─"}, r["zoom"]
+            # the amplitude beside the legs is what the DAC plays (pin level, and the firmware's
+            # own read-back of its DAC)
+            fw = firmware_app()
+            assert abs(r["command_ma"] - fw.stage.amplitude_ma(1)) < 0.005
+            assert abs(r["command_ma"] - eng.model.command_ma(1)) < 0.005
+            sc = text(app, "#scope").split("\n")
+            row_a = next(x for x in sc if x.startswith("ch1 A"))
+            row_b = sc[sc.index(row_a) + 2]
+            assert row_a.startswith("ch1 A %+7.1fmA |%s|" % (r["command_ma"], sa)), row_a
+            assert row_b.startswith("    B %+7.1fmA |%s|" % (-r["command_ma"], sb)), row_b
+            assert r["command_ma"] > 5
             w = eng.world
             leg = eng.board.CHANNELS[1]["leg_a"]
             assert any(lv for c, lv in w.gpio.edges[leg])
             ro = text(app, "#readouts")
             assert "ch1 DAC" in ro and "session" in ro, ro
-            assert "█" in text(app, "#scope") or "▀" in text(app, "#scope")
 
             # electrode off on channel 1: the alert, output off on that channel
             s = await key(pilot, eng, "1", 50)
@@ -158,14 +173,19 @@ def test_hold_and_faults_keys(tmp_path):
             await advance(pilot, eng, 2000)
             board = eng.board
             s = await key(pilot, eng, "h", 0)
-            s = await key(pilot, eng, "down", 20)
+            s = await key(pilot, eng, "down", 40)
             assert s.holds == ("down",)
             assert eng.world.gpio.level_at(board.BUTTONS["down"], eng.world.now) == 0
             s = await key(pilot, eng, "down", 20)  # pressed again: released
             assert s.holds == ()
             assert eng.world.gpio.level_at(board.BUTTONS["down"], eng.world.now) == 1
+            lv = simulator.battery_levels(board)
             s = await key(pilot, eng, "b", 20)
-            assert s.physical["battery_mv"] == 3300
+            assert s.physical["battery_mv"] == lv["warning"]
+            s = await key(pilot, eng, "b", 20)
+            assert s.physical["battery_mv"] == lv["full"]
+            s = await key(pilot, eng, "B", 20)
+            assert s.physical["battery_mv"] == lv["cutoff"]
             s = await key(pilot, eng, "u", 20)
             assert s.physical["usb"] is True
             s = await key(pilot, eng, "t", 20)
@@ -182,7 +202,7 @@ def test_hold_and_faults_keys(tmp_path):
             assert s.physical["connected"][2] is False
             s = await key(pilot, eng, "shift+up", 20)
             assert s.holds == ("up",)
-            s = await key(pilot, eng, "shift+up", 20)
+            s = await key(pilot, eng, "shift+up", 40)
             assert s.holds == ()
             t = s.t_ms
             await pilot.press("full_stop")  # one 10 ms step while paused
@@ -246,3 +266,220 @@ def test_halfblock_lines_pixel_exact():
     lines = simulator.halfblock_lines(px)
     assert lines[0][0] == "▀" and lines[1][1] == "▄" and lines[2][2] == "█"
     assert lines[0][1:].strip() == "" and len(lines) == 32
+
+
+def start_tens(eng):
+    """Coroutine factory: power-on, TENS (continuous 100 Hz) started, on the run screen."""
+    async def go(pilot):
+        await advance(pilot, eng, 2000)
+        for _ in range(TENS_CONV):
+            await key(pilot, eng, "down", 200)
+        for gap in (500, 500, 600):
+            await key(pilot, eng, "enter", gap)
+        return await until(pilot, eng, lambda s: s.screen == "run", 1000)
+    return go
+
+
+def firmware_app():
+    import sys
+
+    return sys.modules["app"].current
+
+
+def run_sim(tmp_path, body, size=(140, 60)):
+    eng = simulator.SimEngine(speed="paused", flash_dir=str(tmp_path / "flash"))
+    app = simulator.make_app(eng, out_dir=str(tmp_path / "png"))
+
+    async def main():
+        async with app.run_test(size=size) as pilot:
+            await body(pilot, eng, app)
+            await pilot.press("q")
+
+    try:
+        asyncio.run(main())
+    finally:
+        eng.stop()
+    return eng
+
+
+def test_press_timing_from_the_firmware():
+    """The press and release a key event becomes are long enough for lib/buttons.py's debounce
+    at the app's sampling interval with the board model's contact bounce, shorter than a long
+    press, and UP/DOWN presses are spaced by the firmware's step interval."""
+    t = simulator.press_timing()
+    need = t["bounce"] + t["debounce_ms"] + 2 * t["sample"]
+    assert t["down"] >= need and t["up"] >= need
+    assert t["down"] < min(t["long_ms"], t["repeat_delay_ms"])
+    assert t["step"] >= t["_MIN_STEP_MS"]
+    assert t["sample"] * 2 == t["TICK_MS"]
+
+
+def test_five_up_key_events_50ms_apart_give_five_steps(tmp_path):
+    """Five UP key events 50 ms apart (device time) raise channel 1 by exactly 5 steps.
+
+    Why 5 and not fewer: the firmware (lib/buttons.py) steps at most once per 100 ms (SAFETY.md
+    rule 3, <= 10 steps/s); a press that comes too soon is held back until the interval has
+    passed, and a second too-soon press while one is held back is dropped. Five real presses
+    50 ms apart would therefore give 4 steps. The terminal reports key presses but not
+    releases, so the simulator cannot know how long the person pressed: it makes each key
+    event one whole press, queued, each press of UP starting no sooner than the firmware's step
+    interval after the previous one. Each one then becomes a step (the firmware holds none
+    back and drops none), and the steps still come at most 10 per second: the rule is kept and
+    nothing the person typed is lost. The key events are 200 ms apart in total; the steps play
+    out over 400 ms."""
+    seen = {}
+
+    async def body(pilot, eng, app):
+        s = await start_tens(eng)(pilot)
+        fw = firmware_app()
+        level0 = fw.sup.user_level(1)
+        presses0 = len(eng.model.presses)
+        lim0, drop0 = fw.buttons.rate_limited, fw.buttons.dropped
+        t0 = s.t_ms
+        rises = []
+        last = level0
+        for i in range(5):
+            await pilot.press("up")
+            for _ in range(10):  # 50 ms, watching the level every 5 ms
+                await advance(pilot, eng, 5)
+                lv = fw.sup.user_level(1)
+                if lv != last:
+                    rises.append((eng.snapshot().t_ms, lv - last))
+                    last = lv
+        assert eng.snapshot().queued > 0  # the presses still waiting their turn
+        for _ in range(160):  # 800 ms more
+            await advance(pilot, eng, 5)
+            lv = fw.sup.user_level(1)
+            if lv != last:
+                rises.append((eng.snapshot().t_ms, lv - last))
+                last = lv
+        s = eng.snapshot()
+        seen.update(level0=level0, level=fw.sup.user_level(1), rises=rises, t0=t0,
+                    presses=eng.model.presses[presses0:], world=eng.world,
+                    limited=fw.buttons.rate_limited - lim0, dropped=fw.buttons.dropped - drop0,
+                    queued=s.queued, screen=s.screen, lines=s.lines)
+
+    run_sim(tmp_path, body)
+    assert seen["screen"] == "run"
+    assert seen["level"] - seen["level0"] == 5, seen
+    assert [d for _, d in seen["rises"]] == [1.0] * 5, seen["rises"]
+    times = [t for t, _ in seen["rises"]]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert all(g >= 100 for g in gaps), gaps  # rule 3: <= 10 steps per second
+    assert times[-1] - seen["t0"] <= 600, times  # and no slower than the queue's pace
+    assert seen["limited"] == 0 and seen["dropped"] == 0  # the firmware threw nothing away
+    assert seen["queued"] == 0
+    # the pin: five presses of UP, each down and up long enough for the debounce
+    w = seen["world"]
+    pr = [(t0, t1) for name, t0, t1 in seen["presses"] if name == "up"]
+    assert len(pr) == 5
+    ms = 1000.0 / w.sys_hz  # per cycle
+    t = simulator.press_timing()
+    for (a0, a1), (b0, _) in zip(pr, pr[1:]):
+        assert (a1 - a0) * ms >= t["debounce_ms"]
+        assert (b0 - a1) * ms >= t["debounce_ms"]
+        assert (b0 - a0) * ms >= t["_MIN_STEP_MS"] - 0.5
+
+
+def test_stop_drops_queued_presses(tmp_path):
+    """STOP acts at once, ahead of the queue, and no queued UP plays after it."""
+    seen = {}
+
+    async def body(pilot, eng, app):
+        await start_tens(eng)(pilot)
+        fw = firmware_app()
+        for _ in range(6):
+            await pilot.press("up")
+        await advance(pilot, eng, 5)
+        q = eng.snapshot().queued
+        level = fw.sup.user_level(1)
+        await pilot.press("space")
+        s = await advance(pilot, eng, 1000)
+        seen.update(q=q, level=level, after=fw.sup.user_level(1), s=s)
+
+    run_sim(tmp_path, body)
+    s = seen["s"]
+    assert seen["q"] >= 4, seen
+    assert s.queued == 0 and not s.enabled and s.output != "running", (s.queued, s.output)
+    assert seen["after"] <= seen["level"], seen
+
+
+def test_battery_keys_warning_and_cutoff(tmp_path):
+    """b: a level in the warning band (the screen warns, stimulation goes on); B: below the
+    cut-off (the output goes off and the screen says why). Levels from the board config."""
+    seen = {}
+
+    async def body(pilot, eng, app):
+        await start_tens(eng)(pilot)
+        for _ in range(5):
+            await key(pilot, eng, "up", 120)
+        s = await advance(pilot, eng, 2500)
+        assert s.enabled and s.output == "running"
+        board = eng.board
+        lv = simulator.battery_levels(board)
+        assert board.BATTERY_CUTOFF_MV <= lv["warning"] < board.BATTERY_WARN_MV
+        assert lv["cutoff"] < board.BATTERY_CUTOFF_MV
+
+        s = await key(pilot, eng, "b", 20)
+        assert s.physical["battery_mv"] == lv["warning"]
+        assert "warning band" in text(app, "#readouts")
+        s = await until(pilot, eng, lambda s: any("Battery low" in r
+                                                  for r in scenario.ocr(s.pixels)), 2000)
+        seen["warn_rows"] = scenario.ocr(s.pixels)
+        seen["warn_faults"] = list(s.faults)
+        s = await advance(pilot, eng, 200)
+        seen["warn_enabled"] = (s.enabled, s.output, s.channels[1]["delivered_ma"])
+
+        s = await key(pilot, eng, "B", 20)
+        assert s.physical["battery_mv"] == lv["cutoff"]
+        assert "below cut-off" in text(app, "#readouts")
+        s = await until(pilot, eng, lambda s: not s.enabled, 1000)
+        s = await advance(pilot, eng, 200)
+        seen["cut"] = s
+        seen["cut_rows"] = scenario.ocr(s.pixels)
+        s = await key(pilot, eng, "B", 20)  # again: back to a full cell
+        seen["full"] = s.physical["battery_mv"]
+
+    run_sim(tmp_path, body)
+    rows = seen["warn_rows"]
+    assert any("Battery low soon" in r for r in rows), rows
+    assert any("low_battery_warning" in f for f in seen["warn_faults"]), seen["warn_faults"]
+    en, out, ma = seen["warn_enabled"]
+    assert en and ma > 0, seen["warn_enabled"]  # a warning does not stop the output
+    s = seen["cut"]
+    assert not s.enabled and s.output != "running"
+    assert s.channels[1]["delivered_ma"] == 0 and s.channels[1]["command_ma"] == 0
+    assert any(f.startswith("low_battery ") or f.startswith("low_battery@") for f in s.faults), \
+        s.faults
+    rows = seen["cut_rows"]
+    assert any("Battery low" in r and "soon" not in r for r in rows), rows
+    from host_tools.sim import board_pico
+
+    assert seen["full"] == board_pico.DEFAULT_BATTERY_MV
+
+
+def test_scope_rows_biphasic_pulse():
+    """A biphasic pulse (leg A 300 us, 50 us gap, leg B 300 us) at 50 Hz over 50 ms: leg A marks
+    the row above the axis, leg B the row below, with different glyphs; the axis marks nothing
+    (the legs were never high together) even where both phases fall in one column. Legs high at
+    the same instant mark the axis with '!'."""
+    us = 125  # cycles per microsecond at 125 MHz
+    ea, eb = [], []
+    for k in range(3):
+        t = 1000 * us + k * 20000 * us
+        ea += [(t, 1), (t + 300 * us, 0)]
+        eb += [(t + 350 * us, 1), (t + 650 * us, 0)]
+    a, axis, b = simulator.scope_rows(ea, eb, 0, 50000 * us, 50)
+    assert len(a) == len(axis) == len(b) == 50
+    assert set(a) == {" ", "▄"} and set(b) == {" ", "▀"} and set(axis) == {"─"}
+    assert [i for i, c in enumerate(a) if c != " "] == [1, 21, 41]
+    assert [i for i, c in enumerate(b) if c != " "] == [1, 21, 41]
+    # zoomed to one pulse: A's columns come first, B's after, none in common
+    a, axis, b = simulator.scope_rows(ea, eb, 900 * us, 1900 * us, 50)
+    ca = [i for i, c in enumerate(a) if c != " "]
+    cb = [i for i, c in enumerate(b) if c != " "]
+    assert ca and cb and max(ca) < min(cb) and set(axis) == {"─"}, (a, b)
+    # a short through the bridge: both legs high for 20 us
+    eb2 = [(1280 * us, 1), (1500 * us, 0)]
+    a, axis, b = simulator.scope_rows(ea, eb2, 900 * us, 1900 * us, 50)
+    assert axis.count("!") == 1 and axis.index("!") == (1290 - 900) // 20, axis
