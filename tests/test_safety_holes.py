@@ -169,6 +169,10 @@ def test_open_electrode_detected_at_low_current_and_never_resumes(level):
     s.add(electrode={"channel": 1, "connected": True}, gap_ms=1000)
     t_ok = s.t
     s.press("ok", gap_ms=2000)  # dismiss the alert: the run screen
+    t_screen = s.t
+    s.press("up", gap_ms=1500)  # an explicit press restarts channel 1, from 0 mA
+    t_rearm = s.t
+    s.raise_level(2).wait(1000)
     _, r = run(spec(s, s.t, files))
     a = amplitude(r, 1)
     on_ma = level_at(a, t_off - 1)
@@ -177,10 +181,13 @@ def test_open_electrode_detected_at_low_current_and_never_resumes(level):
     assert [f["fault"] for f in faults] == ["open_circuit"] and faults[0]["channel"] == 1
     t_zero = _zero_after(a, t_off)
     assert t_zero is not None and t_zero - t_off <= 200 + 50  # 5 Hz: one period + 50 ms
-    assert all(ma == 0.0 for t, ma in a if t >= t_zero)  # electrode back: no current returns
+    # electrode back: no current returns by itself, only after the UP that restarts the channel
+    assert all(ma == 0.0 for t, ma in a if t_zero <= t < t_rearm)
     assert "Electrode off" in "\n".join(screen_at(r, t_ok - 10))  # the alert stays
-    run_screen = "\n".join(screen_at(r, s.t - 10))
+    run_screen = "\n".join(screen_at(r, t_screen - 10))
     assert "1 no electrode" in run_screen and "up: restart ch1" in run_screen
+    assert "no electrode" not in "\n".join(screen_at(r, t_rearm))
+    assert 0 < level_at(a, s.t - 10) <= 2 * 0.25 + 0.01  # the two presses after the restart
 
 
 # --- 3. electrode off at low rates: the first pulse that finds no current -------------------------
