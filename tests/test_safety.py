@@ -363,3 +363,37 @@ def test_property_commanded_amplitude_never_exceeds_any_cap(cap, p, steps, locke
             assert safety.rms_ma(a, p["phase_us"], safety.average_rate_hz(p)) <= 50 + 1e-6
         if sup.state != "running":
             assert o.amp == {1: 0, 2: 0} and not o.enabled
+
+
+def test_rule5_a_late_tick_that_misses_a_pulse_is_not_an_open_circuit():
+    # 2 Hz: the reading shows each pulse for 20 ms. A loop tick 50 ms late (under the 100 ms
+    # timing fault) can miss a whole pulse's reading: that proves nothing about the electrode.
+    o, sup = rig()
+    out = Out(1.0, pulse(rate_hz=2))
+    sup.start(out.pulse, 0)
+    t = 0
+    faults = []
+    while t < 3000:
+        t += TICK
+        if t % 100 == 0:
+            sup.set_user_level(1, min(10, sup.user_level(1) + 1), t)
+        sup.apply(out, t)
+        o.forced_ma[1] = o.amp[1] if t % 500 < 20 else 0.0
+        faults += sup.tick(t)
+    assert faults == [] and o.amp[1] == 10
+    for late in (3480, 3530, 4000, 4500):   # skips the reading of the pulse at 3500
+        while t < late:
+            t = t + TICK if t + TICK <= 3470 or t >= 3530 else late
+            sup.apply(out, t)
+            o.forced_ma[1] = o.amp[1] if t % 500 < 20 else 0.0
+            faults += sup.tick(t)
+    assert faults == [] and sup.state == "running"
+    # the electrode really comes off: still found at the next pulse
+    o.forced_ma[1] = 0.0
+    off_at = t
+    for _ in range(100):
+        t += TICK
+        sup.apply(out, t)
+        faults += sup.tick(t)
+    assert [f.kind for f in faults] == ["open_circuit"]
+    assert faults[0].t_ms - off_at <= safety.electrode_detect_bound_ms(out.pulse[1])
