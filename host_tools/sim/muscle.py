@@ -151,8 +151,9 @@ class Muscle:
         if not self._connected:
             return self.bias_v
         env = self.envelope_uv(cycle)
-        mag = self._rng.next(20001) * env / 10000.0  # uniform in [0, 2 env]: ARV = env
-        uv = mag if self._rng.next(2) else -mag
+        r = self._rng.next(40002)  # one draw: sign (bit 0) and magnitude
+        mag = (r >> 1) * env / 10000.0  # uniform in [0, 2 env]: ARV = env
+        uv = mag if r & 1 else -mag
         art = self.artefact_at(cycle)
         if art:
             self.artefact_reads += 1
