@@ -365,3 +365,27 @@ def test_a_1010_ms_stall_resets_the_unit_with_the_output_off():
     assert "ERROR" not in screen_text_between(r, t_stall, s.t)
     flash = run_obj.flash.read_all()
     assert "crash.log" not in flash and "/crash.log" not in flash
+
+
+# --- 8 (static half). Every firmware handler is `except Exception` or narrower ------------------
+
+def test_no_device_code_catches_a_reset(board):
+    """A chip reset (the simulation's SimReset, a BaseException) must reach the simulator: no
+    device module may have a bare `except:` or catch BaseException."""
+    import os
+    import re
+
+    from host_tools.sim import world
+
+    assert not issubclass(world.SimReset, Exception)
+    root = os.path.join(os.path.dirname(__file__), "..")
+    bad = []
+    for folder in ("firmware", "lib", "board_config"):
+        for name in sorted(os.listdir(os.path.join(root, folder))):
+            if not name.endswith(".py"):
+                continue
+            with open(os.path.join(root, folder, name)) as f:
+                for i, line in enumerate(f, 1):
+                    if re.search(r"except\s*:|except\s*\(?[^)]*BaseException", line):
+                        bad.append("%s/%s:%d" % (folder, name, i))
+    assert bad == []
