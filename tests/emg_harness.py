@@ -50,3 +50,22 @@ class EmgRig:
             if each is not None and each(self):
                 break
         return peak
+
+
+def import_device(name):
+    """Import a pure device module (firmware/, lib/) that uses MicroPython's time API: on CPython
+    with the simulation's time stand-in in place while it imports (as tests/device_path.py does
+    for safety and session)."""
+    import time as host_time
+
+    from tests import device_path  # noqa: F401
+
+    if hasattr(host_time, "ticks_diff"):
+        return __import__(name)
+    from host_tools.sim import simtime
+
+    sys.modules["time"] = simtime
+    try:
+        return __import__(name)
+    finally:
+        sys.modules["time"] = host_time

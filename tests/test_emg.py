@@ -5,31 +5,13 @@ adaptive threshold, biofeedback)."""
 import pytest
 
 from tests import device_path  # noqa: F401
-from tests.emg_harness import EmgRig
+from tests.emg_harness import EmgRig, import_device
 
 import programs
 import session as session_mod
 
 
-def _import_emg_session():
-    # a device module: MicroPython's time API (the sim's stand-in on CPython), as device_path does
-    import sys
-    import time as host_time
-
-    from host_tools.sim import simtime
-
-    if hasattr(host_time, "ticks_diff"):
-        import emg_session
-        return emg_session
-    sys.modules["time"] = simtime
-    try:
-        import emg_session
-    finally:
-        sys.modules["time"] = host_time
-    return emg_session
-
-
-es = _import_emg_session()
+es = import_device("emg_session")
 
 BOARDS = ("pico", "esp32")
 
