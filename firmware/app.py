@@ -7,6 +7,7 @@
 # simulation replays a session exactly. The watchdog is fed at the end of a tick that completed;
 # a hang anywhere stops the feeding and the chip resets with its output off (SAFETY rule 6).
 from micropython import const
+import micropython
 import time
 from machine import I2C, WDT, Pin
 
@@ -24,6 +25,9 @@ WDT_TIMEOUT_MS = const(1000)  # a loop stalled this long resets the chip
 TRIGGER_STABLE_TICKS = const(2)  # foot switch debounce: 20 ms low
 
 current = None  # the running App (for the REPL: `import app; app.current.sup.state`)
+
+# the STOP handler is a hard IRQ: an exception inside one can only be reported from this buffer
+micropython.alloc_emergency_exception_buf(100)
 
 
 class Power:
