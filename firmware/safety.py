@@ -589,12 +589,14 @@ class SafetySupervisor:
         self.stop_reason = reason
 
     def stop_now(self):
-        """The loop's answer to STOP (its IRQ flag or its level): everything off, idle."""
+        """The loop's answer to STOP (its IRQ flag or its level): everything off, idle. Not
+        running: once per STOP edge (a held STOP does not redo it every tick)."""
+        edge = self._stop_req
         self._stop_req = False
         if self.state == RUNNING:
             self._halt(IDLE)
             self.stop_reason = "stop_button"
-        else:
+        elif edge:
             self.emergency_off()
 
     def _halt(self, new_state):
