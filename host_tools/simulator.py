@@ -697,9 +697,9 @@ def scope_rows_styled(s):
         za, zx, zb = r.get("zoom") or ("", "", "")
         span = "%dms" % r.get("scope_ms", SCOPE_MS)
         zoom = "%dus" % ZOOM_US
-        out.append(("ch%d A %+7.1fmA |%s| |%s|" % (ch, ma, sa, za), "a"))
+        out.append(("ch%d A %8s |%s| |%s|" % (ch, "+%.1fmA" % ma, sa, za), "a"))
         out.append(("%*s |%s| |%s| %s" % (SCOPE_PREFIX - 2, span, sx, zx, zoom), "axis"))
-        out.append(("    B %+7.1fmA |%s| |%s|" % (-ma if ma else 0.0, sb, zb), "b"))
+        out.append(("    B %8s |%s| |%s|" % ("-%.1fmA" % ma, sb, zb), "b"))
     return out
 
 
@@ -707,16 +707,18 @@ def scope_lines(s):
     return [t for t, _ in scope_rows_styled(s)]
 
 
+PNG_COLOURS = {"head": (160, 160, 160), "a": (95, 215, 95), "axis": (128, 128, 128),
+               "b": (255, 175, 95)}
 SCOPE_STYLE = {"head": "#a0a0a0", "a": "#5fd75f", "axis": "#808080", "b": "#ffaf5f",
                "both": "bold #ff3030"}
 
 LEGEND = (
-    "Up/Down Enter=OK Bksp/Esc=BACK Space/s=STOP | h+key or shift+Up/Down: hold | x: BACK+OK 2s",
-    "1/2 electrode ch1/ch2 | 3/4 load 20k | 5/6 over-current | b battery low (warning) | "
+    "Up/Down Enter=OK Bksp/Esc=BACK Space/s=STOP (at once) | h+key or shift+Up/Down: hold | "
+    "x: BACK+OK 2s",
+    "1/2 electrode off/on | 3/4 load 20k | 5/6 over-current | b battery low (warning) | "
     "B battery below cut-off | u USB | t/T foot sw.",
-    "each key event = one whole press, queued (UP/DOWN at most 10/s, as the firmware steps); "
-    "Space/s STOP at once",
-    "p pause  r 1x  0 10x  f max  . step | c save PNG | q quit",
+    "a key = one whole press, queued (UP/DOWN at most 10/s, as the firmware steps) | "
+    "p pause r 1x 0 10x f max . step | c PNG | q quit",
 )
 
 
@@ -747,12 +749,15 @@ def terminal_png(s, speed, path, scale=1):
     font_path = os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data", "fonts", "ttf",
                              "DejaVuSansMono.ttf")
     font = ImageFont.truetype(font_path, 12 * scale)
-    cw = int(font.getlength("M") + 0.5)
+    cw = int(font.getlength("M") + 0.999)  # never narrower than a character
     ch = 16 * scale
     oled_rows = 32
     text = [status_line(s, speed)]
-    after = [""] + readout_lines(s) + scope_lines(s) + [""] + list(LEGEND)
-    cols = max(132, max(len(x) for x in text + after) + 2)
+    grey = (200, 200, 200)
+    after = ([("", grey)] + [(x, grey) for x in readout_lines(s)]
+             + [(x, PNG_COLOURS[role]) for x, role in scope_rows_styled(s)]
+             + [("", grey)] + [(x, (160, 160, 160)) for x in LEGEND])
+    cols = max(132, max(len(x) for x, _ in [(text[0], 0)] + after) + 2)
     rows = len(text) + oled_rows + 2 + len(after)
     img = Image.new("RGB", (cols * cw, rows * ch), (18, 18, 28))
     d = ImageDraw.Draw(img)
@@ -770,8 +775,15 @@ def terminal_png(s, speed, path, scale=1):
                 d.rectangle([x0 + x * cw, int(y0 + y * px_h), x0 + (x + 1) * cw - 1,
                              int(y0 + (y + 1) * px_h) - 1], fill=on)
     y = y0 + oled_rows * ch + ch
-    for line in after:
-        d.text((0, y), line, font=font, fill=(200, 200, 200))
+    for line, colour in after:  # on the character grid, as a terminal draws it
+        for k, c in enumerate(line):
+            if c in "▀▄█":  # half and full blocks fill their half of the cell, as in a terminal
+                top = y if c != "▄" else y + ch // 2
+                bot = y + ch - 1 if c != "▀" else y + ch // 2 - 1
+                d.rectangle([k * cw, top, (k + 1) * cw - 1, bot], fill=colour)
+            elif c != " ":  # '!' marks both legs high at once: red
+                d.text((k * cw, y), c, font=font, fill=(255, 48, 48) if c == "!" and
+                       colour == PNG_COLOURS["axis"] else colour)
         y += ch
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     img.save(path)
