@@ -21,7 +21,7 @@ from host_tools.sim import world as world_mod
 
 BUTTON_NAMES = ("up", "down", "ok", "back", "stop")
 ACTIONS = ("press", "electrode", "load_ohm", "battery_mv", "usb", "trigger", "hang",
-           "power_cut", "power_on", "over_current", "stall_ms", "crash")
+           "power_cut", "power_on", "over_current", "stall_ms", "crash", "emg")
 # Beyond the issue's list: over_current {channel, on} (a short in the bridge), stall_ms N
 # (the main loop is blocked for N ms, then goes on), crash true (an exception in the main loop).
 MAX_DURATION_MS = 4 * 3600 * 1000
@@ -124,6 +124,12 @@ def validate(spec):
         elif a == "stall_ms":
             if not _num(v) or v <= 0 or v > 60000:
                 raise ScenarioError("%s.stall_ms must be in 1..60000" % where)
+        elif a == "emg":  # the muscle on the EMG input (host_tools/sim/muscle.py, issue 10)
+            from host_tools.sim import muscle
+
+            err = muscle.validate_step(v, where)
+            if err:
+                raise ScenarioError(err)
         elif a in ("hang", "power_cut", "power_on", "crash"):
             if v is not True:
                 raise ScenarioError("%s.%s must be true" % (where, a))
@@ -219,6 +225,9 @@ class Run:
         if self.physical["trigger"]:
             m.trigger(True)
         self.model = m
+        from host_tools.sim import muscle  # the EMG input's muscle (issue 10)
+
+        self.muscle = muscle.attach(w, board, getattr(self, "muscle", None), self.seed)
         if self.flash is None and self.flash_factory is not None:
             self.flash = self.flash_factory(w)
             self.flash.preload(self._files)
@@ -314,6 +323,10 @@ class Run:
             ph["trigger"] = s["trigger"]
             m.trigger(s["trigger"])
             self.trace.event(t, "input", trigger=s["trigger"])
+        elif "emg" in s:
+            if self.muscle is not None:
+                self.muscle.apply_step(s["emg"])
+            self.trace.event(t, "input", emg=s["emg"])
         elif "hang" in s:
             self.trace.event(t, "input", hang=True)
             if self.powered and not self.hung:

@@ -186,3 +186,15 @@ def validate_step(v, where):
     if "ms" in v and "uv" not in v:
         return "%s.emg.ms needs uv" % where
     return None
+
+
+def attach(world, board, previous=None, seed=7):
+    """The muscle of a (new) world: a board without an EMG input gets None; after a reset the
+    same muscle (its script keeps its cycles: time runs on over boots) is moved to the new world."""
+    if not hasattr(board, "EMG_ADC"):
+        return None
+    if previous is None:
+        return Muscle(world, board, seed=seed)
+    previous.world = world
+    world.adc_source[board.EMG_ADC] = previous.volts
+    return previous
