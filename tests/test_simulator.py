@@ -483,3 +483,27 @@ def test_scope_rows_biphasic_pulse():
     eb2 = [(1280 * us, 1), (1500 * us, 0)]
     a, axis, b = simulator.scope_rows(ea, eb2, 900 * us, 1900 * us, 50)
     assert axis.count("!") == 1 and axis.index("!") == (1290 - 900) // 20, axis
+
+
+def test_queue_is_bounded(tmp_path):
+    """A key held down in the terminal repeats ~30 times a second; queued at 10 steps a second
+    those would go on rising long after the key was let go. At most MAX_QUEUED presses wait: 15
+    UP events at one instant give 1 + MAX_QUEUED steps (one starts at once), the rest are
+    refused, counted and shown."""
+    seen = {}
+
+    async def body(pilot, eng, app):
+        await start_tens(eng)(pilot)
+        fw = firmware_app()
+        level0 = fw.sup.user_level(1)
+        for _ in range(15):
+            await pilot.press("up")
+        s = await advance(pilot, eng, 2500)
+        seen.update(rise=fw.sup.user_level(1) - level0, refused=s.refused, queued=s.queued,
+                    ro=text(app, "#readouts"))
+
+    run_sim(tmp_path, body)
+    n = simulator.MAX_QUEUED
+    assert seen["rise"] == n + 1 and seen["refused"] == 15 - n - 1, seen
+    assert seen["queued"] == 0
+    assert "(%d refused: %d at most)" % (15 - n - 1, n) in seen["ro"], seen["ro"]
