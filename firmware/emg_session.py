@@ -200,7 +200,12 @@ class EmgTrigger:
         self._started = False
 
     def start(self, now_ms):
+        """Start the session and follow it."""
         self.session.start(now_ms)
+        self.attach(now_ms)
+
+    def attach(self, now_ms):
+        """Follow a session that is already running (the UI started it)."""
         self.stats.reset()
         self.state = T_RELAX
         self.waited_ms = 0

@@ -138,3 +138,47 @@ def test_blanking_on_this_interpreter():
     peak = r.run_ms(1000)
     assert r.muscle.artefact_reads >= 45 and peak <= 8, (r.muscle.artefact_reads, peak)
     assert r.emg.samples == 1000
+
+
+class _FakeEmg:
+    envelope_uv = 5
+    fault = 0
+    running = False
+
+    def start(self):
+        self.running = True
+
+    def stop(self):
+        self.running = False
+
+    def reset_envelope(self):
+        pass
+
+    def process(self):
+        return 0
+
+
+def test_emg_control_tick_allocates_nothing_during_a_triggered_session():
+    from host_tools.sim import install
+
+    emg_ui = install.load("emg_ui")
+    programs = install.load("programs")
+    session = install.load("session")
+    e = _FakeEmg()
+    ctl = emg_ui.EmgControl(e, "/nonexistent-dir")
+    ctl.rest_uv, ctl.max_uv, ctl.calibrated = 5, 205, True
+    p = programs.Program("emg_t", "T", 35, 300, on_s=3, off_s=5, ramp_up_s=1, ramp_down_s=1,
+                         session_min=30, triggered=True)
+    s = session.Session(p, channels=1)
+    s.start(0)
+    t = 0
+    for _ in range(30):
+        ctl.tick(t, s)
+        s.tick(t)
+        t += 10
+    assert ctl.trigger_state() == "try now"
+    worst = 0
+    for _ in range(50):
+        t += 10
+        worst = max(worst, _alloc(ctl.tick, t, s), _alloc(ctl.changed, True))
+    assert worst == 0, worst
