@@ -26,6 +26,8 @@ import emg_screens
 import emg_session as es
 
 CAL_FILE = "emg.json"
+HISTORY_FILE = "emg_history.json"  # the EMG fields of each session (history.json keeps the rest)
+HISTORY_MAX = const(50)
 MENU = const(0)
 CAL = const(1)
 FEEDBACK = const(2)
@@ -157,6 +159,34 @@ class EmgControl:
         self._session = None
         self.trigger = None
 
+    def record_history(self, n, program_key):
+        """Append the latest EMG session's fields to /emg_history.json, with `n` the number of
+        its record in the unit's history (0 for biofeedback, which has none). Bounded to the last
+        HISTORY_MAX records; written atomically. Returns the record (None if nothing to record)."""
+        h = self.history()
+        if h is None:
+            return None
+        rec = {"n": n, "program": program_key[:16]}
+        for k in h:
+            rec[k] = h[k]
+        path = self.root + HISTORY_FILE
+        lst = []
+        try:
+            with open(path) as f:
+                lst = json.load(f)
+            if not isinstance(lst, list):
+                lst = []
+        except (OSError, ValueError):
+            lst = []
+        lst.append(rec)
+        lst = lst[-HISTORY_MAX:]
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(json.dumps(lst))
+        os.rename(tmp, path)
+        self._last_history = None
+        return rec
+
     def history(self):
         """History fields of the EMG session that is running or just ended (None if none)."""
         if self.trigger is not None:
@@ -173,6 +203,10 @@ class EmgControl:
         fb = self.feedback
         if fb is not None:
             self._last_history = fb.stats.history()
+            try:
+                self.record_history(0, "emg_feedback")
+            except OSError:
+                pass
         self.feedback = None
 
     def handle(self, btn, now_ms):

@@ -134,10 +134,12 @@ def test_biofeedback_screen_bar_threshold_and_marks(tmp_path):
     assert _px(fb, 1 + 126 * 120 // full + 2, 46) == 0
     ctl.handle(B.UP, t)
     assert ctl.lines()[2] == "thr   75 uV 35%"
+    mean = ctl.feedback.stats.mean_uv
     ctl.handle(B.BACK, t)
-    assert ctl.history() == {"attempts": 1, "triggered": 0, "emg_peak_uv": 120,
-                             "emg_mean_uv": ctl._last_history["emg_mean_uv"]}
     assert ctl.screen == emg_ui.MENU
+    assert json.loads((tmp_path / "emg_history.json").read_text()) == [
+        {"n": 0, "program": "emg_feedback", "attempts": 1, "triggered": 0, "emg_peak_uv": 120,
+         "emg_mean_uv": mean}]
 
 
 def test_fault_is_shown_on_the_biofeedback_screen(tmp_path):
@@ -174,6 +176,12 @@ def test_emg_program_is_triggered_by_effort_and_records_history(tmp_path):
     assert not e.running
     h = ctl.history()
     assert h["triggered"] == 1 and h["attempts"] == 1 and h["emg_peak_uv"] == 100
+    for n in range(1, 60):
+        rec = ctl.record_history(n, "emg_test")
+        ctl._last_history = h
+    assert rec == dict(h, n=59, program="emg_test")
+    stored = json.loads((tmp_path / "emg_history.json").read_text())
+    assert len(stored) == emg_ui.HISTORY_MAX and stored[-1] == rec and stored[0]["n"] == 10
 
 
 def test_emg_program_without_calibration_never_triggers(tmp_path):
