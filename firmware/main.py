@@ -1,20 +1,40 @@
 # Boot. Safe state first, then either safe mode (BACK held at power-on: the app does not start and
 # the REPL stays free) or the app. Any uncaught exception: output off first, then the traceback to
-# /crash.log, then the error screen (SAFETY rule 11).
+# the serial console and /crash.log, then the error screen (SAFETY rule 11).
+#
+# Service path (docs/flashing.md): ctrl-C on the serial port (make repl, or make flash / logs /
+# backup, which send it) stops the app loop. Then, in this order: output off through the
+# supervisor's stop path and the pins, and only now that the loop has ended a timer feeds the
+# watchdog (a started RP2040 watchdog cannot be stopped), so the REPL and the host tools can work
+# as long as they need; a hang of the app loop itself is never fed by it. machine.reset() (or
+# ctrl-D) restarts the app.
+#
+# No display (issue 8): when the app cannot start because the OLED does not answer on I2C, the
+# unit says so on the serial console and blinks FAULT_BLINK_MS on the output LED (never steady, as
+# "output on" is), output off, no watchdog fed; OK restarts, ctrl-C gives the REPL.
 import sys
 
 import machine
-from machine import Pin
+import micropython
+from machine import I2C, Pin, Timer
 
 import board_config
 
 CRASH_LOG = "crash.log"
 CRASH_LOG_MAX = 8192  # bytes kept: the newest tracebacks
+SERVICE_FEED_MS = 100  # the watchdog (1 s) fed this often while the REPL is in use
+SSD1306_NOP = b"\x00\xe3"  # control byte (command) + NOP: a harmless probe of the display
+# LED on/off times (ms) of the no-display fault: three short flashes, then a pause (1.5 s)
+FAULT_BLINK_MS = (100, 150, 100, 150, 100, 900)
+FAULT_REPEAT_S = 10  # the console line again this often, for a terminal opened later
+
+SERVICE_MODE = False  # True once the app stopped for the REPL (the host tools read it)
+service_timer = None
 
 
 def _force_output_off(board, app_obj):
-    # The supervisor knows every channel; without it (a crash while building the app), drive the
-    # enable pin low and every DAC pin low directly.
+    # The supervisor knows every channel: its stop path first; then (and without it: a crash
+    # while building the app) the enable pin and the LED low directly.
     try:
         if app_obj is not None:
             app_obj.sup.emergency_off()
@@ -47,16 +67,103 @@ def _log_crash(exc):
         pass
 
 
+def _show_service(display):
+    if display is None:
+        return
+    try:
+        display.poweron()
+        display.fill(0)
+        display.text("SERVICE MODE", 0, 0, 1)
+        display.text("app stopped:", 0, 16, 1)
+        display.text("USB REPL in use", 0, 24, 1)
+        display.text("OUTPUT OFF", 0, 40, 1)
+        display.text("reset: restart", 0, 56, 1)
+        display.show(True)
+    except Exception:  # noqa: BLE001 - the display may be what is missing
+        pass
+
+
+def _service_mode(board, app_obj):
+    """The app loop has ended on ctrl-C: output off, then keep the watchdog fed for the REPL."""
+    global SERVICE_MODE, service_timer
+    micropython.kbd_intr(-1)  # a second ctrl-C must not cut this short (watchdog left unfed)
+    try:
+        _force_output_off(board, app_obj)
+        wdt = app_obj.wdt if app_obj is not None else None
+        if wdt is not None and service_timer is None:
+            feed = wdt.feed
+            service_timer = Timer(-1, mode=Timer.PERIODIC, period=SERVICE_FEED_MS,
+                                  callback=lambda t: feed())
+        SERVICE_MODE = True
+        _show_service(app_obj.display if app_obj is not None else None)
+    finally:
+        micropython.kbd_intr(3)
+    print("service mode: the app stopped (ctrl-C), output off; the watchdog is fed while the "
+          "REPL is in use. machine.reset() or ctrl-D restarts the app.")
+
+
 def _wait_for_restart(board, app_obj):
     ok = Pin(board.BUTTONS["ok"], Pin.IN, Pin.PULL_UP)
     import time
 
     wdt = app_obj.wdt if app_obj is not None else None
-    while ok.value() == 1:
-        if wdt is not None:
-            wdt.feed()  # output is off: showing the error is the healthy thing to do now
-        time.sleep_ms(50)
+    try:
+        while ok.value() == 1:
+            if wdt is not None:
+                wdt.feed()  # output is off: showing the error is the healthy thing to do now
+            time.sleep_ms(50)
+    except KeyboardInterrupt:
+        _service_mode(board, app_obj)
+        return
     machine.reset()
+
+
+def _display_answers(board):
+    try:
+        i2c = I2C(board.I2C_ID, scl=Pin(board.I2C_SCL), sda=Pin(board.I2C_SDA),
+                  freq=board.I2C_HZ)
+        i2c.writeto(board.OLED_ADDR, SSD1306_NOP)
+        return True
+    except OSError:
+        return False
+
+
+def _pin_name(board, pin):
+    return ("GP%d" if board.CHIP == "rp2040" else "GPIO%d") % pin
+
+
+def no_display_message(board, exc):
+    return ("no display: the SSD1306 OLED at I2C address 0x%02X on I2C%d (SDA %s, SCL %s) does "
+            "not answer (%s: %s). The app cannot run without its screen; output is off. Check "
+            "the display's wiring and power, then press OK to restart."
+            % (board.OLED_ADDR, board.I2C_ID, _pin_name(board, board.I2C_SDA),
+               _pin_name(board, board.I2C_SCL), type(exc).__name__, exc))
+
+
+def _no_display(board, exc):
+    import time
+
+    msg = no_display_message(board, exc)
+    led = Pin(board.OUTPUT_LED, Pin.OUT, value=0)
+    ok = Pin(board.BUTTONS["ok"], Pin.IN, Pin.PULL_UP)
+    since = FAULT_REPEAT_S * 1000
+    try:
+        while True:
+            if since >= FAULT_REPEAT_S * 1000:
+                print(msg)
+                since = 0
+            level = 1
+            for ms in FAULT_BLINK_MS:
+                led.value(level)
+                level ^= 1
+                time.sleep_ms(ms)
+                since += ms
+            if ok.value() == 0:
+                led.value(0)
+                machine.reset()
+    except KeyboardInterrupt:
+        led.value(0)
+        print("no display: stopped for the REPL, output off")
 
 
 def main():
@@ -73,10 +180,15 @@ def main():
         a = app.App(board)
         a.run()
     except KeyboardInterrupt:
-        _force_output_off(board, a)  # Ctrl-C from the REPL: output off, then the REPL
-        raise
+        # ctrl-C from the REPL or a host tool: the loop has ended here, not in a hang
+        _service_mode(board, a if a is not None else app.current)
     except Exception as e:  # noqa: BLE001 - rule 11
         _force_output_off(board, a)
+        if a is None and isinstance(e, OSError) and not _display_answers(board):
+            _no_display(board, e)
+            return None
+        print("the app stopped on an error; output off; the traceback is in /crash.log:")
+        sys.print_exception(e)
         _log_crash(e)
         app.show_error(a.display if a is not None else None, e)
         _wait_for_restart(board, a)

@@ -18,7 +18,8 @@ Every failure raises FlashError whose text says what went wrong and what to do (
 
 We talk to the board through mpremote (pinned in requirements.txt, the tool named by the design
 card): its SerialTransport is used as a library so one raw-REPL session does the whole job (one
-connection, one soft reset, many small exec calls), and `repl` runs the mpremote command itself.
+connection, many small exec calls, no soft reset: see SERVICE_CODE), and `repl` runs the
+mpremote command itself.
 Its transport API is not promised stable across mpremote releases, which is why the version is
 pinned; the calls used are enter_raw_repl, exec, exec_raw_no_follow, fs_readfile and close.
 """
@@ -92,7 +93,32 @@ def find_port(ports=None):
     return boards[0].device
 
 
-def connect(port, soft_reset=True):
+# Run right after entering the raw REPL (no soft reset: a soft reset stops the timers but not a
+# chip's watchdog, so the unit would reset ~1 s later, half way through a copy). The ctrl-C that
+# mpremote sends to enter the raw REPL has stopped the app; firmware with the service path
+# (firmware/main.py) has turned the output off and feeds its watchdog from a timer. Firmware from
+# before that (the app module loaded, no SERVICE_MODE) gets the same from here: output off
+# through the supervisor, its watchdog fed by a timer, until the reset at the end.
+SERVICE_CODE = """import sys
+_a = sys.modules.get('app')
+_c = getattr(_a, 'current', None) if _a is not None else None
+_s = bool(globals().get('SERVICE_MODE'))
+_h = False
+if _c is not None and not _s:
+    try:
+        _c.sup.emergency_off()
+    except Exception:
+        pass
+    if getattr(_c, 'wdt', None) is not None and globals().get('service_timer') is None:
+        from machine import Timer
+        service_timer = Timer(-1, mode=Timer.PERIODIC, period=100,
+                              callback=lambda t, f=_c.wdt.feed: f())
+        _h = True
+print(repr({'app': _c is not None or _s, 'service': _s, 'fed_by_host': _h}))
+"""
+
+
+def connect(port, soft_reset=False):
     from mpremote.transport import TransportError
     from mpremote.transport_serial import SerialTransport
 
@@ -105,6 +131,7 @@ def connect(port, soft_reset=True):
             "unplug and replug the board, then try again." % (port, e)) from None
     try:
         t.enter_raw_repl(soft_reset=soft_reset)
+        t.service = _eval(t, SERVICE_CODE)
     except Exception as e:
         t.close()
         raise FlashError(
@@ -112,6 +139,13 @@ def connect(port, soft_reset=True):
             "replug it; if it still does not answer, it may not run MicroPython: install the "
             "UF2 (docs/flashing.md)." % (port, e)) from None
     return t
+
+
+def restart_app(t, log=print):
+    """The unit was running the app before we stopped it: reset it so it runs again."""
+    if t.service.get("app"):
+        t.exec_raw_no_follow("import time, machine\ntime.sleep_ms(100)\nmachine.reset()")
+        log("reset: the unit was running the app, it starts again (intensity 0)")
 
 
 # ---- what the board is -------------------------------------------------------------------------
@@ -426,7 +460,7 @@ def flash(port=None, root=ROOT, board=None, reset=True, progress=None, ports=Non
 # ---- logs, backup, restore -----------------------------------------------------------------
 def fetch(port, names, out_dir, what, log=print):
     port = port or find_port()
-    t = connect(port, soft_reset=True)
+    t = connect(port)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     got = []
@@ -440,6 +474,7 @@ def fetch(port, names, out_dir, what, log=print):
             (out_dir / n).write_bytes(data)
             got.append(n)
             log("%s: /%s -> %s (%d bytes)" % (what, n, out_dir / n, len(data)))
+        restart_app(t, log)
     finally:
         t.close()
     return got
@@ -453,7 +488,7 @@ def restore(port, in_dir, log=print):
         raise FlashError("nothing to restore: %s holds none of %s.\nWhat to do: make backup "
                          "first, or give the folder: make restore BACKUP=dir"
                          % (in_dir, ", ".join(BACKUP_FILES)))
-    t = connect(port, soft_reset=True)
+    t = connect(port)
     try:
         for n, d in files:
             write_file(t, "/" + n, d)
@@ -489,6 +524,8 @@ def main(argv=None, ports=None, progress=None):
             flash(a.port or None, a.root, a.board or None, not a.no_reset, progress, ports)
         elif a.command == "repl":
             port = a.port or find_port(ports)
+            print("REPL on %s: ctrl-C stops the app (output off, service mode: the unit stays "
+                  "up), ctrl-] leaves, machine.reset() restarts the app" % port)
             return subprocess.call([mpremote_exe(), "connect", port, "repl"])
         elif a.command == "logs":
             fetch(a.port or find_port(ports), LOG_FILES, a.out or ROOT / "out" / "logs", "logs")

@@ -17,6 +17,7 @@ import gc
 import io
 import json
 import os
+import select
 import sys
 import time as _rt  # the real clock, kept before the simulated `time` is installed
 
@@ -47,13 +48,82 @@ OLED = ssd1306_model.SSD1306Model()
 W.i2c_devices[0x3C] = OLED
 
 
+EXIT_RESET = 3  # machine.reset(): the bridge restarts the process (run main.py)
+EXIT_SOFT = 4  # machine.soft_reset()
+EXIT_WATCHDOG = 5  # the watchdog expired: the bridge restarts the process, reset cause WDT
+
+
 def _on_reset(reason):
-    # machine.reset() / watchdog: the bridge restarts the process as a power-on
-    raise SystemExit(3)
+    # machine.reset() and friends: the bridge restarts the process as a hard reset
+    raise SystemExit(EXIT_WATCHDOG if reason == "watchdog" else EXIT_RESET)
 
 
 W.on_reset = _on_reset
 install.install(W)
+
+
+# ---- the chip's watchdog ------------------------------------------------------------------------
+# One hardware watchdog, as on an RP2040: every machine.WDT object feeds the same counter, a
+# started watchdog cannot be stopped, and a soft reset (ctrl-D, mpremote's soft reset) does not
+# stop it either: the bridge asks for the time left ("W" command) and the next process starts
+# with it (config.json "wdt"). Only a hard reset (machine.reset(), the watchdog itself) clears it.
+class _Watchdog:
+    timeout_ms = 0
+    handle = None
+
+
+def _wd_arm(ms):
+    if _Watchdog.handle is not None:
+        _Watchdog.handle.cancel()
+    _Watchdog.handle = W.schedule(W.now + W.cycles(ms * 1_000_000), _wd_expire)
+
+
+def _wd_expire():
+    _Watchdog.handle = None
+    W.event("watchdog_reset", timeout_ms=_Watchdog.timeout_ms)
+    raise SystemExit(EXIT_WATCHDOG)
+
+
+def _wd_left():
+    h = _Watchdog.handle
+    if h is None or not h.pending():
+        return None
+    return {"timeout_ms": _Watchdog.timeout_ms,
+            "left_ms": max(0, (W.ns(h.cycle) - W.ns()) // 1_000_000)}
+
+
+class _ChipWDT:
+    def __init__(self, id=0, timeout=5000):
+        timeout = int(timeout)
+        if timeout > 8388:
+            raise ValueError("timeout exceeds 8388 ms")
+        _Watchdog.timeout_ms = max(1, timeout)
+        self.feed()
+
+    def feed(self):
+        _wd_arm(_Watchdog.timeout_ms)
+
+
+_machine_mod = sys.modules["machine"]
+_machine_mod.WDT = _ChipWDT
+_RESET = CFG.get("reset") or "power-on"  # why this process started: power-on, soft, hard, watchdog
+if _RESET == "watchdog":
+    W.reset_cause = _machine_mod.WDT_RESET
+if CFG.get("wdt"):
+    _Watchdog.timeout_ms = CFG["wdt"]["timeout_ms"]
+    _wd_arm(CFG["wdt"]["left_ms"])
+
+# rising edges per pin since this process started (world.json "rises"): what a logic analyser on
+# the enable or LED pin would have caught between two state dumps
+_RISES = [0] * 30
+
+
+def _count_rise(pin, level, cycle):
+    if level and pin < 30:
+        _RISES[pin] += 1
+
+
+W.gpio.add_listener(_count_rise)
 
 _real_sys = sys
 _real_os = os
@@ -212,7 +282,9 @@ def dump_state(only_if_changed=False):
     if only_if_changed and sig == _last_sig[0]:
         return  # nothing moved: skip the (slow) screen rendering
     _last_sig[0] = sig
-    st = {"boot": _boot_id, "cycle": W.now, "ms": W.ms(), "pins": pins,
+    st = {"boot": _boot_id, "reset": _RESET, "cycle": W.now, "ms": W.ms(), "pins": pins,
+          "rises": {str(p): n for p, n in enumerate(_RISES) if n},
+          "watchdog": _wd_left(),
           "screen_lit": OLED.lit(), "screen": OLED.text().split("\n"),
           "events": W.events[-20:]}
     cwd = _real_os.getcwd()
@@ -267,13 +339,16 @@ def _trim():
 
 
 def _tick():
+    # the next tick first: a ctrl-C landing in here (most of the wall time is spent in the pacing
+    # sleep below) must not end the ticks
+    W.schedule(W.now + W.cycles(TICK_NS), _tick)
     vns = W.ns()
-    if SPEED > 0:
+    if SPEED > 0 and not _catching_up[0]:
         wall = _rt.ticks_diff(_rt.ticks_us(), _pace[0])
         ahead_us = int((vns - _pace[1]) / 1000 / SPEED) - wall
         if ahead_us > 1000:
             _rt.sleep_us(ahead_us)
-        elif ahead_us < -100_000:  # idle at the prompt: do not race to catch up
+        elif ahead_us < -100_000:  # code that does not sleep ran long: do not race to catch up
             _pace[0] = _rt.ticks_us()
             _pace[1] = vns
     now = _rt.ticks_ms()
@@ -284,10 +359,51 @@ def _tick():
             dump_state()
         except Exception:
             pass
-    W.schedule(W.now + W.cycles(TICK_NS), _tick)
 
 
 W.schedule(W.now + W.cycles(TICK_NS), _tick)
+
+_catching_up = [False]
+IDLE_POLL_MS = 20
+
+
+def _catch_up():
+    """Virtual time to where wall time says it is. While the device waits for a command (at
+    the prompt, between two raw-REPL commands of a host tool) or after a command that did not
+    sleep, a chip's clock, timers and watchdog keep counting: so do ours (at --speed, or at
+    wall-clock rate with --speed 0)."""
+    now = _rt.ticks_us()
+    target = _pace[1] + int(_rt.ticks_diff(now, _pace[0]) * 1000 * (SPEED if SPEED > 0 else 1))
+    _pace[0] = now
+    _pace[1] = target
+    if target > W.ns():
+        _catching_up[0] = True
+        try:
+            W.advance_to(W.cycle_at_ns(target))
+        finally:
+            _catching_up[0] = False
+    else:
+        _pace[1] = W.ns()
+
+
+def _rebase():
+    _pace[0] = _rt.ticks_us()
+    _pace[1] = W.ns()
+
+
+_poll = select.poll()
+_poll.register(CMD_FD, select.POLLIN)
+
+
+def _wait_for_command():
+    if SPEED <= 0:
+        _rebase()  # unpaced while code runs; idle time still follows the wall clock
+    else:
+        _catch_up()
+    while not _poll.poll(IDLE_POLL_MS):
+        _catch_up()
+    _catch_up()
+
 
 # ---- running code -----------------------------------------------------------------------------
 G = {"__name__": "__main__"}
@@ -308,7 +424,7 @@ def run(src, name, mode, report_errors_as_output):
         exec(code, G)
     except SystemExit as e:
         code = e.args[0] if e.args else 0
-        if code in (3, 4):  # machine.reset() / machine.soft_reset(): the bridge restarts us
+        if code in (EXIT_RESET, EXIT_SOFT, EXIT_WATCHDOG):  # the bridge restarts us
             raise
         err = ""
     except BaseException as e:  # noqa: B036 - KeyboardInterrupt included, as on a board
@@ -354,6 +470,7 @@ def main():
             # with a command, report the command as interrupted instead of running it
             try:
                 if head is None:
+                    _wait_for_command()
                     head = cmd.readline()
                     if not head:
                         return
@@ -362,8 +479,13 @@ def main():
             except KeyboardInterrupt:
                 if head is not None:
                     interrupted = True
+            except SystemExit as e:  # the watchdog expired while the device waited
+                _real_sys.exit(e.args[0] if e.args else 0)
         if interrupted and kind != "D":
             _w(b"\x04KeyboardInterrupt: \n\x04")
+            continue
+        if kind == "W":  # the bridge is about to soft-reset us: what the watchdog has left
+            _w(b"\x04" + json.dumps(_wd_left()).encode() + b"\x04")
             continue
         if kind == "D":
             try:

@@ -142,12 +142,16 @@ class Bridge:
         return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
     # ---- the MicroPython process -------------------------------------------------------------
-    def start_agent(self, run_main):
+    def start_agent(self, run_main, reset="power-on", wdt=None):
+        """A new MicroPython process: reset is why (power-on, soft, hard, watchdog), wdt the
+        watchdog carried over a soft reset ({"timeout_ms", "left_ms"} or None)."""
         self.stop_agent()
         cfgp = self.devdir / "config.json"
         cfg = json.loads(cfgp.read_text())
         self.boots += 1
         cfg["boot_count"] = self.boots
+        cfg["reset"] = reset
+        cfg["wdt"] = wdt
         cfgp.write_text(json.dumps(cfg))
         r, w = os.pipe()
         self.cmd_w = w
@@ -183,9 +187,43 @@ class Bridge:
         self.eot = 0
         os.write(self.cmd_w, b"%s %d\n" % (kind.encode(), len(data)) + data)
 
-    def soft_reset(self, raw):
+    def query_watchdog(self, timeout=3.0):
+        """Ask the idle agent what its watchdog has left (None: not started). A soft reset does
+        not stop a chip's watchdog, so the next process gets the rest of it."""
+        if self.proc is None or self.proc.poll() is not None or not self.ready:
+            return None
+        try:
+            os.write(self.cmd_w, b"W 0\n")
+        except OSError:
+            return None
+        fd = self.proc.stdout.fileno()
+        buf = b""
+        end = time.monotonic() + timeout
+        while buf.count(b"\x04") < 2 and time.monotonic() < end:
+            r, _, _ = select.select([fd], [], [], 0.1)
+            if not r:
+                continue
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                continue
+            if not data:  # it ended meanwhile (the watchdog itself, say): nothing to carry
+                return None
+            buf += data
+        if buf.count(b"\x04") < 2:
+            return None
+        before, answer, after = buf.split(b"\x04", 2)
+        self.send(self.cooked(before + after))  # what it printed meanwhile (a timer, say)
+        try:
+            return json.loads(answer.decode())
+        except ValueError:
+            return None
+
+    def soft_reset(self, raw, wdt="ask"):
+        if wdt == "ask":
+            wdt = self.query_watchdog()
         self.send(b"MPY: soft reboot\r\n")
-        self.start_agent(run_main=not raw)
+        self.start_agent(run_main=not raw, reset="soft", wdt=wdt)
 
     def banner(self):
         cfg = json.loads((self.devdir / "config.json").read_text())
@@ -213,18 +251,22 @@ class Bridge:
             data = os.read(self.proc.stdout.fileno(), 65536)
         except BlockingIOError:
             return
-        if not data:  # the process ended: machine.reset(), a crash, or killed
+        if not data:  # the process ended: machine.reset(), the watchdog, a crash, or killed
             code = self.proc.wait()
-            if code not in (3, 4) and time.monotonic() - self.started < 2:
+            if code not in (3, 4, 5) and time.monotonic() - self.started < 2:
                 time.sleep(2)  # failing at start: do not spin
             if code == 4:
-                self.soft_reset(raw=self.mode == "raw")
+                self.soft_reset(raw=self.mode == "raw", wdt=None)
             else:
-                if code != 3:
+                if code == 5:  # a board says nothing: the note is for the log only
+                    self.log.write(b"\r\n[virtual device: watchdog reset]\r\n")
+                    self.log.flush()
+                elif code != 3:
                     self.send(b"\r\n[virtual device: MicroPython exited with %d, restarting]\r\n"
                               % code)
                 self.mode = "friendly"
-                self.start_agent(run_main=True)
+                why = {3: "hard", 5: "watchdog"}.get(code, "power-on")
+                self.start_agent(run_main=True, reset=why)
             return
         if not self.ready and b"\x06" in data:
             i = data.index(b"\x06")

@@ -1,0 +1,206 @@
+"""The service path on a unit that is running the app (issue 9, item 10): the REPL, make flash,
+make logs and make backup, on the virtual device (the real MicroPython unix port with the
+project's firmware, a watchdog that a soft reset does not stop, as on an RP2040, and a clock that
+keeps running while the device waits at the prompt), and in the host simulation (a hang of the
+app loop still resets the unit: the timer that feeds the watchdog in service mode is armed only
+after the loop has ended)."""
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import serial
+
+from host_tools import flash
+from host_tools.scenario import ocr
+from tests.test_flash import VDev, needs_mp
+
+ROOT = Path(__file__).resolve().parent.parent
+ENABLE, LED, LEG_A = "9", "22", "2"  # board_config/pico.py: OUTPUT_ENABLE, OUTPUT_LED, ch 1 leg A
+
+
+def text(state):
+    return "\n".join(ocr([[c == "#" for c in row] for row in state["screen"]]))
+
+
+def read_until(ser, token, timeout=10.0):
+    buf = b""
+    end = time.monotonic() + timeout
+    while not buf.endswith(token):
+        if time.monotonic() > end:
+            raise AssertionError("waited for %r, got %r" % (token, buf[-400:]))
+        buf += ser.read(ser.in_waiting or 1)
+    return buf
+
+
+def in_time(seconds, fn, *args, **kw):
+    """fn(*args, **kw), or a test failure if it has not returned after seconds (a unit that
+    resets half way through leaves mpremote waiting for an answer that never comes)."""
+    out = []
+    t = threading.Thread(target=lambda: out.append(fn(*args, **kw)), daemon=True)
+    t.start()
+    t.join(seconds)
+    assert out, "%s did not finish within %d s" % (fn.__name__, seconds)
+    return out[0]
+
+
+def console(d):
+    return (d.dir / "state" / "console.log").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory):
+    """The firmware as make flash lays it out for the virtual device (.mpy for x64)."""
+    return flash.plan_files(ROOT, tmp_path_factory.mktemp("build"), "x64")
+
+
+@pytest.fixture
+def unit(tmp_path, build):
+    """A virtual Pico with the firmware on its flash, running the app (program list shown)."""
+    devdir = tmp_path / "unit"
+    for p, data in build:
+        dest = devdir / "flash" / p[1:]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+    (devdir / "flash" / "board.txt").write_text("pico\n")
+    d = VDev(devdir)
+    d.state(boot=1, want=lambda s: "Programs" in text(s), timeout=20)
+    yield d
+    d.kill()
+
+
+@needs_mp
+def test_repl_on_a_running_unit_stays_up_with_the_output_off(unit):
+    d = unit
+    with serial.Serial(d.port, 115200, timeout=0.1) as ser:
+        ser.write(b"\x03")  # what a person does in make repl
+        said = read_until(ser, b">>> ")
+        t0 = d.state()["ms"]
+        # the README's example at the prompt (the engine only times the legs)
+        for line in (b"import pulse_pio", b"ch = pulse_pio.channel(1)",
+                     b"ch.set(phase_us=300, gap_us=50, rate_hz=50)", b"ch.start()"):
+            ser.write(line + b"\r")
+            assert b"Traceback" not in read_until(ser, b">>> ")
+        rises0 = d.state()["rises"].get(LEG_A, 0)
+        # and waiting: three times the watchdog's 1 s
+        s = d.state(want=lambda s: s["ms"] > t0 + 3000, timeout=15)
+        assert s["boot"] == 1 and s["reset"] == "power-on", s["reset"]
+        assert s["pins"][ENABLE] == 0 and s["pins"][LED] == 0
+        assert ENABLE not in s["rises"] and LED not in s["rises"]  # never on, not even briefly
+        assert s["rises"].get(LEG_A, 0) - rises0 > 100  # 50 Hz for > 2 s: the pulses play
+        ser.write(b"ch.running\r")
+        assert read_until(ser, b">>> ").endswith(b"True\r\n>>> ")
+        # what the person sees: on the console and on the unit
+        assert b"service mode: the app stopped (ctrl-C), output off" in said, said
+        assert "SERVICE MODE" in text(s) and "OUTPUT OFF" in text(s)
+        # ctrl-D: a soft reset runs main.py again; the app feeds the watchdog it inherits
+        ser.write(b"\x04")
+        read_until(ser, b"soft reboot\r\n")
+    s = d.state(boot=2, want=lambda s: "Programs" in text(s), timeout=20)
+    assert s["reset"] == "soft"
+    t1 = s["ms"]
+    s = d.state(want=lambda s: s["ms"] > t1 + 2500, timeout=15)
+    assert s["boot"] == 2 and s["reset"] == "soft"
+    assert b"watchdog reset" not in console(d)
+
+
+@needs_mp
+def test_flash_onto_a_running_unit(unit, build, tmp_path):
+    d = unit
+    # the unit runs an older build: every library file differs, so the copy takes seconds
+    old = sorted(p for p, _ in build if p.startswith("/lib/"))
+    for p in old:
+        (d.flash_dir / p[1:]).write_bytes(b"# an older build\n")
+    res = in_time(60, flash.flash, d.port, ROOT, log=lambda s: None)
+    assert sorted(res["copied"]) == old
+    s = d.state(boot=2, want=lambda s: "Programs" in text(s), timeout=20)
+    assert s["reset"] == "hard"  # the reset at the end of make flash, not the watchdog
+    assert b"watchdog reset" not in console(d)
+    for p, data in build:
+        assert (d.flash_dir / p[1:]).read_bytes() == data, p
+
+
+# main.py as it was before the service path: ctrl-C turns the output off and ends in the REPL,
+# leaving the app's watchdog running unfed
+LEGACY_MAIN = """import board_config
+import app
+b = board_config.load()
+a = app.App(b)
+try:
+    a.run()
+except KeyboardInterrupt:
+    a.sup.emergency_off()
+    raise
+"""
+
+
+@needs_mp
+def test_flash_onto_a_unit_running_older_firmware(tmp_path, build):
+    """Units in the field run firmware without the service path: make flash feeds their app's
+    watchdog itself (flash.SERVICE_CODE), so they can be updated while running too."""
+    devdir = tmp_path / "unit"
+    for p, data in build:
+        dest = devdir / "flash" / p[1:]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+    (devdir / "flash" / "main.py").write_text(LEGACY_MAIN)
+    (devdir / "flash" / "board.txt").write_text("pico\n")
+    newer = tmp_path / "newer"  # a newer build: every library module changed
+    for sub in ("firmware", "lib", "board_config"):
+        shutil.copytree(ROOT / sub, newer / sub, ignore=shutil.ignore_patterns("__pycache__"))
+    for f in (newer / "lib").glob("*.py"):
+        f.write_text(f.read_text() + "\nNEWER = 1\n")
+    d = VDev(devdir)
+    try:
+        d.state(boot=1, want=lambda s: "Programs" in text(s), timeout=20)
+        res = in_time(60, flash.flash, d.port, newer, log=lambda s: None)
+        assert "/main.py" in res["copied"] and "/lib/pulse_pio.mpy" in res["copied"]
+        s = d.state(boot=2, want=lambda s: "Programs" in text(s), timeout=20)
+        assert s["reset"] == "hard"
+        assert b"watchdog reset" not in console(d)
+    finally:
+        d.kill()
+
+
+@needs_mp
+def test_logs_and_backup_of_a_running_unit(unit, tmp_path):
+    d = unit
+    (d.flash_dir / "crash.log").write_text("--- crash ---\nboom\n")
+    (d.flash_dir / "settings.json").write_text('{"contrast": 9}')
+    time.sleep(1.5)
+    assert in_time(30, flash.main, ["logs", "--port", d.port, "--out", str(tmp_path / "logs")]) == 0
+    assert (tmp_path / "logs" / "crash.log").read_text() == "--- crash ---\nboom\n"
+    # the unit was running the app: it runs it again (a reset, not the watchdog)
+    s = d.state(boot=2, want=lambda s: "Programs" in text(s), timeout=20)
+    assert s["reset"] == "hard"
+    time.sleep(1.5)
+    assert in_time(30, flash.main, ["backup", "--port", d.port, "--out", str(tmp_path / "bk")]) == 0
+    assert (tmp_path / "bk" / "settings.json").read_text() == '{"contrast": 9}'
+    s = d.state(boot=3, want=lambda s: "Programs" in text(s), timeout=20)
+    assert s["reset"] == "hard"
+    assert b"watchdog reset" not in console(d)
+
+
+@needs_mp
+def test_the_virtual_watchdog_survives_a_soft_reset(tmp_path):
+    """The model the tests above rely on: a started watchdog goes on counting at the prompt and
+    through a soft reset (as on an RP2040), and resets the device when nobody feeds it."""
+    (tmp_path / "d" / "flash").mkdir(parents=True)
+    d = VDev(tmp_path / "d")
+    try:
+        d.state(boot=1)
+        with serial.Serial(d.port, 115200, timeout=0.1) as ser:
+            ser.write(b"\r\x03")
+            read_until(ser, b">>> ")
+            ser.write(b"from machine import WDT; w = WDT(timeout=1500)\r")
+            read_until(ser, b">>> ")
+            ser.write(b"\x04")  # soft reset: the watchdog goes on
+            read_until(ser, b"soft reboot\r\n")
+        s = d.state(boot=2)
+        assert s["reset"] == "soft" and s["watchdog"]["timeout_ms"] == 1500
+        s = d.state(boot=3, timeout=10)  # nobody feeds it at the prompt
+        assert s["reset"] == "watchdog"
+        assert b"[virtual device: watchdog reset]" in console(d)
+    finally:
+        d.kill()
