@@ -426,6 +426,27 @@ class ChipBoard:
     def level(self, pin):
         return self.world.gpio.level(pin)
 
+    def flash_files(self):
+        """{path: bytes} of every file on the chip's LittleFS now (read from the emulated flash
+        with littlefs-python: what the firmware wrote is there)."""
+        from littlefs import LittleFS, UserContext
+
+        from host_tools.emuchip import chip as chip_mod
+
+        n = chip_mod.FS_BLOCK_SIZE * chip_mod.FS_BLOCKS
+        ctx = UserContext(buffsize=n)
+        ctx.buffer[:] = bytes(self.chip.mcu.flash[chip_mod.FS_OFFSET:chip_mod.FS_OFFSET + n])
+        fs = LittleFS(context=ctx, block_size=chip_mod.FS_BLOCK_SIZE,
+                      block_count=chip_mod.FS_BLOCKS, prog_size=chip_mod.FS_PROG_SIZE,
+                      mount=True)
+        out = {}
+        for top, _dirs, files in fs.walk("/"):
+            for name in files:
+                path = top.rstrip("/") + "/" + name
+                with fs.open(path, "rb") as f:
+                    out[path] = f.read()
+        return out
+
     def amplitude_ma(self, channel):
         return self.model.command_ma(channel)
 

@@ -55,6 +55,7 @@ CHIP_ACTIONS = ("press", "electrode", "load_ohm", "over_current", "battery_mv", 
 
 # screen names (firmware/ui.py SCREEN_NAMES) from the text of a frame, first match wins
 SCREEN_RULES = (
+    ("blank", lambda r: not r),
     ("splash", lambda r: any("NMES handheld" in x for x in r)),
     ("notice", lambda r: r[0].startswith("! File problem")),
     ("alert", lambda r: r[0] == "! ALERT !"),
@@ -75,8 +76,8 @@ class ChipScenarioError(scenario_core.ScenarioError):
 
 
 def screen_name(rows):
-    """The UI screen a frame shows, named as firmware/ui.py names it (SCREEN_RULES); "other"
-    when no rule matches."""
+    """The UI screen a frame shows, named as firmware/ui.py names it (SCREEN_RULES); "blank" for a
+    frame with no text (the display's init clears it), "other" when no rule matches."""
     for name, rule in SCREEN_RULES:
         try:
             if rule(rows):
@@ -110,7 +111,7 @@ class ChipRun:
     """One scenario on a fresh emulated chip; run() returns the result dict."""
 
     def __init__(self, spec, version=None, exact_pio=True, progress=None, display=True,
-                 chip=None):
+                 chip=None, root=None):
         from host_tools.emuchip.image import DEFAULT_VERSION
 
         self.spec = validate(spec)
@@ -119,6 +120,7 @@ class ChipRun:
         self.progress = progress
         self.display = display
         self.chip = chip
+        self.root = root  # the repository whose device files go on flash (default: this one)
         self.board = None
         self.epoch = None  # cycle of the first I2C START (the app's start)
         self.events = []
@@ -145,7 +147,8 @@ class ChipRun:
         from host_tools.emuchip.board import attach
 
         files = dict(self.spec.get("files", {}))
-        fs = chip_mod.make_flash_files()
+        fs = chip_mod.make_flash_files() if self.root is None else chip_mod.make_flash_files(
+            self.root)
         for p, d in files.items():
             fs["/" + p.lstrip("/")] = d.encode() if isinstance(d, str) else bytes(d)
         self.chip = c = chip_mod.Chip(self.version, fs, exact_pio=self.exact_pio)
