@@ -14,6 +14,8 @@ import serial
 
 from host_tools import flash
 from host_tools.scenario import ocr
+from tests import sim_runs
+from tests.scenario_harness import TENS_CONV, Steps, amplitude, events, level_at, screen_at, spec
 from tests.test_flash import VDev, needs_mp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -204,3 +206,46 @@ def test_the_virtual_watchdog_survives_a_soft_reset(tmp_path):
         assert b"[virtual device: watchdog reset]" in console(d)
     finally:
         d.kill()
+
+
+# ---- the same in the host simulation, on both boards -----------------------------------------
+BOARDS = ["pico", "esp32"]
+
+
+def stimulating(board):
+    """A session with current flowing on channel 1 (TENS, 100 Hz, about 4 mA)."""
+    st = Steps().start_program(TENS_CONV).raise_level(8).wait(4000)
+    return st
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_ctrl_c_during_stimulation_output_off_and_the_unit_stays_up(board):
+    st = stimulating(board)
+    t_int = st.t
+    r, res = sim_runs.run(spec(st, t_int + 6000, board=board), interrupt_ms=t_int)
+    en = res["channels"]["1"]["enabled"]
+    assert level_at(en, t_int - 1) is True and level_at(amplitude(res, 1), t_int - 1) > 3
+    assert [on for t, on in en if t >= t_int] == [False]  # off at the interrupt, never again
+    assert level_at(amplitude(res, 1), t_int) == 0 and level_at(amplitude(res, 2), t_int) == 0
+    led = sim_runs.edges_ms(r, r.board.OUTPUT_LED)
+    assert [lv for t, lv in led if t >= t_int] == [0]
+    assert not events(res, "reset")  # 6 s in the REPL: the timer feeds the 1 s watchdog
+    assert [e for e in r.world.events if e["kind"] == "watchdog_reset"] == []
+    assert "SERVICE MODE" in screen_at(res, t_int + 5000)
+    assert "OUTPUT OFF" in screen_at(res, t_int + 5000)
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_a_hang_of_the_running_app_still_resets_the_unit(board):
+    """The service timer is armed only after ctrl-C has ended the loop: a loop that hangs is fed
+    by nothing and the watchdog resets the unit, output off (mutant: arming the timer when the
+    app starts makes this fail)."""
+    st = stimulating(board)
+    t_hang = st.t
+    st.add(hang=True)
+    r, res = sim_runs.run(spec(st, t_hang + 3000, board=board))
+    resets = events(res, "reset")
+    assert [e["reason"] for e in resets] == ["watchdog"]
+    assert 985 <= resets[0]["t_ms"] - t_hang <= 1005  # 1 s after the last feed (a tick)
+    en = res["channels"]["1"]["enabled"]
+    assert level_at(en, resets[0]["t_ms"] + 1) is False
