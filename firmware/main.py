@@ -27,6 +27,7 @@ SSD1306_NOP = b"\x00\xe3"  # control byte (command) + NOP: a harmless probe of t
 # LED on/off times (ms) of the no-display fault: three short flashes, then a pause (1.5 s)
 FAULT_BLINK_MS = (100, 150, 100, 150, 100, 900)
 FAULT_REPEAT_S = 10  # the console line again this often, for a terminal opened later
+FAULT_POLL_MS = 50  # OK is read this often meanwhile
 
 SERVICE_MODE = False  # True once the app stopped for the REPL (the host tools read it)
 service_timer = None
@@ -144,6 +145,7 @@ def _no_display(board, exc):
     import time
 
     msg = no_display_message(board, exc)
+    _log_crash(exc)
     led = Pin(board.OUTPUT_LED, Pin.OUT, value=0)
     ok = Pin(board.BUTTONS["ok"], Pin.IN, Pin.PULL_UP)
     since = FAULT_REPEAT_S * 1000
@@ -156,11 +158,13 @@ def _no_display(board, exc):
             for ms in FAULT_BLINK_MS:
                 led.value(level)
                 level ^= 1
-                time.sleep_ms(ms)
-                since += ms
-            if ok.value() == 0:
-                led.value(0)
-                machine.reset()
+                while ms > 0:
+                    time.sleep_ms(FAULT_POLL_MS)
+                    ms -= FAULT_POLL_MS
+                    since += FAULT_POLL_MS
+                    if ok.value() == 0:
+                        led.value(0)
+                        machine.reset()
     except KeyboardInterrupt:
         led.value(0)
         print("no display: stopped for the REPL, output off")
