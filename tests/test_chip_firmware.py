@@ -222,7 +222,7 @@ def test_a_hang_resets_the_chip_through_its_watchdog_with_the_output_off(runs):
 
 # -- 4. no display ---------------------------------------------------------------------------------
 
-NO_DISPLAY_MS = 2500  # after the app's first I2C START (the NACKed display init)
+NO_DISPLAY_MS = 1200  # after the app's first I2C START (the NACKed display init)
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,10 @@ i2c_devices, sync). ChipWorld is that object for the emulated chip, so the very 
                               STOP one each, the SCL period from the IC_FS_SCL_HCNT/LCNT the
                               firmware programmed (MicroPython's I2C(freq=400_000): 313 cycles,
                               2.5 us); the DW controller's FIFO waits accordingly, so the firmware
-                              pays the real transfer time of every frame.
+                              pays the real transfer time of every frame. A NACKed address aborts
+                              the transfer at its 9th bit and raises TX_EMPTY, as the controller
+                              does (MicroPython reports EIO, as on a Pico with nothing on the
+                              bus; rp2040py alone left it to time out: ETIMEDOUT after 50 ms).
 
 What is not modelled: the I2C clock-stretching and the extra SCL cycles of the DW controller's
 spike filter (a few %); ADC noise and INL (an ideal converter, as in the host simulation); the PWM
@@ -51,6 +54,7 @@ speed).
 from host_tools.emuchip.chip import CYCLE_NS
 
 SYS_HZ = 125_000_000
+R_TX_EMPTY = 1 << 4  # DW I2C raw interrupt: TX FIFO at or below its threshold
 RECORDED_PINS = (2, 3, 4, 6, 7, 8, 9, 22)  # legs, gates, output enable, output LED (pico.py)
 ADC_PINS = (26, 27, 28, 29)
 TEMP_SENSOR_VOLTS = 0.706
@@ -244,7 +248,17 @@ class I2CBridge:
         ack = dev is not None
         if not ack:
             self.nacks += 1
-        self._later("byte", 9, lambda: self.i2c.complete_connect(ack))
+        self._later("byte", 9, lambda: self._connected(ack))
+
+    def _connected(self, ack):
+        i = self.i2c
+        i.complete_connect(ack)
+        if not ack:
+            # The abort flushed the TX FIFO; on the DW controller TX_EMPTY follows the FIFO level,
+            # so it is now set and the pico-sdk's write loop sees the abort (EIO). rp2040py only
+            # sets TX_EMPTY when it pulls a command: the write then waits for its timeout
+            # (ETIMEDOUT after MicroPython's 50 ms) instead of failing at the address byte.
+            i._set_interrupts(R_TX_EMPTY)
 
     def _on_write_byte(self, value):
         self._buf.append(value)
