@@ -268,6 +268,8 @@ class SafetySupervisor:
         self._ok_open_ms = [0] * n
         self._ok_reach_ms = [0] * n
         self._over_ticks = [0] * n
+        self._restart = [False] * n     # pulses stopped for a new burst shape, start pending
+        self._restart_at = [0] * n
         # Allocation-free steady ticks (floats are boxed on MicroPython): level x envelope is
         # kept for the last (level, envelope) objects, and the current-sense thresholds for the
         # last (lowest, highest recent command) objects; an output stage with raw ADC readings
@@ -465,6 +467,7 @@ class SafetySupervisor:
             self._peak_ma[ch] = 0.0
             self._has_risen[ch] = False
             self._over_ticks[ch] = 0
+            self._restart[ch] = False
             self.out.set_amplitude_ma(ch, 0)
             try:
                 self._configure(ch, plans[ch], now_ms, False)  # the engine refuses what it
@@ -499,6 +502,15 @@ class SafetySupervisor:
         if vals is None:
             vals = [None] * len(_PULSE_KEYS)
             self._pulse[ch] = vals
+        reshape = running and (pulse.get("burst_count", 1) != vals[3]
+                               or pulse.get("alternate", False) != vals[5])
+        if reshape:
+            # a new burst shape (e.g. the 5 Hz warm-up -> Russian bursts, at envelope 0): the
+            # engine needs its pulses stopped; they start again once the old pattern has surely
+            # ended (two of its windows: an alternating pair is two periods), see apply()
+            self.out.stop_pulses(ch)
+            self._restart[ch] = True
+            self._restart_at[ch] = _ticks_add(now_ms, 2 * self._win_ms[ch])
         for i in range(len(_PULSE_KEYS)):
             k = _PULSE_KEYS[i]
             vals[i] = pulse.get(k, 1 if k == "burst_count" else (False if k == "alternate"
@@ -510,7 +522,7 @@ class SafetySupervisor:
         self._limit[ch] = self._pulse_limit(ch, pulse)
         win = _window_ms(_period_ms(pulse))
         old = self._win_ms[ch]
-        if not running or win >= old:
+        if not running or reshape or win >= old:
             self._win_ms[ch] = win
             self._win_next[ch] = win
         else:
@@ -546,6 +558,10 @@ class SafetySupervisor:
         for ch in self._chs:
             if self._ch_fault[ch] is not None:
                 continue
+            if self._restart[ch] and _ticks_diff(now_ms, self._restart_at[ch]) >= 0:
+                self._restart[ch] = False
+                self.out.start_pulses(ch)
+                self._reset_window(ch, now_ms)
             pulse = out.pulse[ch]
             if self._pulse_changed(ch, pulse):
                 try:
@@ -654,6 +670,7 @@ class SafetySupervisor:
         self._level[ch] = 0.0
         self._cmd[ch] = 0.0
         self._played[ch] = 0.0
+        self._restart[ch] = False
         self.out.set_amplitude_ma(ch, 0)
         self.out.start_pulses(ch)
         self._reset_window(ch, now_ms)
@@ -796,8 +813,9 @@ class SafetySupervisor:
                 return OVER_CURRENT
         elif live:
             self._over_ticks[ch] = 0
-        # under current. Nothing commanded at some tick of the sense window: nothing to prove.
-        if not lo > 0:
+        # under current. Nothing commanded at some tick of the sense window (or the pulses are
+        # stopped for a new burst shape): nothing to prove.
+        if not lo > 0 or self._restart[ch]:
             self._ok_open_ms[ch] = now_ms
             self._ok_reach_ms[ch] = now_ms
             return None

@@ -389,3 +389,20 @@ def test_no_device_code_catches_a_reset(board):
                     if re.search(r"except\s*:|except\s*\(?[^)]*BaseException", line):
                         bad.append("%s/%s:%d" % (folder, name, i))
     assert bad == []
+
+
+# --- 4 (mid-session). A program that validates plays its whole session: Russian current's 5 Hz
+# warm-up (single pulses) -> 2500 Hz bursts is a change of burst shape the engines cannot take
+# while running: the supervisor stops that channel's pulses at the envelope's zero and starts them
+# again with the new shape (before: PulseParamError, the ERROR screen).
+
+def test_warmup_to_bursts_switch_plays_on():
+    s = Steps().start_program(13).raise_level(5).wait(64000)  # 60 s warm-up, then work
+    _, r = run(spec(s, s.t, FULL))
+    assert events(r, "fault") == []
+    assert "ERROR" not in screen_text_between(r, 0, s.t)
+    states = [e["state"] for e in events(r, "session")]
+    assert states[:4] == ["none", "warmup", "ramp_up", "on"]
+    assert level_at(amplitude(r, 1), s.t - 10) == pytest.approx(5.0, abs=0.07)
+    p = r["channels"]["1"]["pulses"]
+    assert p["violations"] == [] and p["pulse_count"] > 5000  # 25-pulse bursts at 50 Hz
