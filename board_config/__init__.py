@@ -32,4 +32,18 @@ def load(name=None):
         __import__(full)
     except ImportError:
         raise ValueError("unknown board %r: no board_config/%s.py" % (name, name))
-    return sys.modules[full]
+    mod = sys.modules[full]
+    machine = getattr(sys.implementation, "_machine", "")
+    if _wireless(machine) and not getattr(mod, "WIRELESS", False):
+        # Pico W / Pico 2 W: GP23-25 and GP29 belong to the wireless chip (CYW43), so a plain
+        # Pico config reads USB power (GP24) and the battery (GP29) wrong
+        raise ValueError("board_config/%s.py is not for a %s: on it GP24 (VBUS sense) and GP29 "
+                         "(VSYS/3) belong to the wireless chip, so the USB lockout and the "
+                         "battery cut-off would read the wrong signals. Use a Pico without W "
+                         "(docs/flashing.md)." % (name, machine))
+    return mod
+
+
+def _wireless(machine):
+    # "Raspberry Pi Pico W with RP2040", "Raspberry Pi Pico 2 W with RP2350"
+    return " Pico W " in machine or " Pico 2 W " in machine

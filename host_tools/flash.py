@@ -244,6 +244,19 @@ def _board_chip(root, name):
     return m.group(1) if m else None
 
 
+# MicroPython's machine string of a board with the CYW43 wireless chip
+WIRELESS_RE = re.compile(r"Pico (2 )?W\b")
+
+
+def _board_wireless(root, name):
+    """Whether board_config/<name>.py is written for a Pico W (WIRELESS = True)."""
+    try:
+        text = (Path(root) / "board_config" / (name + ".py")).read_text()
+    except OSError:
+        return False
+    return re.search(r"^WIRELESS\s*=\s*True\b", text, re.M) is not None
+
+
 def board_from_machine(machine):
     m = machine.lower()
     if "rp2040" in m and "pico" in m:
@@ -269,6 +282,18 @@ def check_board(info, port, root, want=None):
     if want and info["board"] and info["board"] != want:
         raise FlashError("wrong board on %s: you asked for BOARD=%s but the board is %s.\n%s"
                          % (port, want, what, todo))
+    w = WIRELESS_RE.search(info["machine"])
+    if w and not _board_wireless(root, name):
+        raise FlashError(
+            "unsupported board on %s: the board is a %s (%r). On a Pico W, GP24 and GP29 belong "
+            "to the wireless chip (CYW43), but board_config/%s.py reads USB power on GP24 (VBUS "
+            "sense) and the battery on GP29 (VSYS/3): the USB lockout and the battery cut-off "
+            "would read the wrong signals. Nothing was copied.\n"
+            "What to do: use a Raspberry Pi Pico without W (MicroPython for RPI_PICO). A board "
+            "config for the Pico W would have to read VBUS through the wireless chip "
+            "(machine.Pin('WL_GPIO2')) and VSYS on ADC3 with GP25 held high, and say "
+            "WIRELESS = True; this build has none (docs/flashing.md)."
+            % (port, "Raspberry Pi " + w.group(0), info["machine"], name))
     chip = _board_chip(root, name)
     if chip and chip.lower() not in info["machine"].lower():
         raise FlashError("wrong board on %s: board_config/%s.py is for a %s but the board is "

@@ -20,3 +20,28 @@ def test_back_held_at_power_on_is_safe_mode():
     assert all(ma == 0.0 for _, ma in r["channels"]["1"]["amplitude_ma"])
     assert not [e for e in events(r, "screen")]  # no UI running
     assert not events(r, "sim_error")
+
+
+def test_the_pico_config_refuses_a_pico_w_at_boot(monkeypatch):
+    """A Pico W flashed by hand (not through make flash): board_config.load() refuses the plain
+    Pico config, whose USB (GP24) and battery (GP29) sensing would read the wireless chip's
+    pins; main.py stops there with the message on the console, before the app starts."""
+    import sys
+
+    import pytest
+
+    import board_config
+
+    monkeypatch.setattr(sys.implementation, "_machine", "Raspberry Pi Pico W with RP2040",
+                        raising=False)
+    with pytest.raises(ValueError) as ei:
+        board_config.load("pico")
+    assert str(ei.value) == (
+        "board_config/pico.py is not for a Raspberry Pi Pico W with RP2040: on it GP24 (VBUS "
+        "sense) and GP29 (VSYS/3) belong to the wireless chip, so the USB lockout and the battery "
+        "cut-off would read the wrong signals. Use a Pico without W (docs/flashing.md).")
+    monkeypatch.setattr(sys.implementation, "_machine", "Raspberry Pi Pico 2 W with RP2350")
+    with pytest.raises(ValueError):
+        board_config.load("pico")
+    monkeypatch.setattr(sys.implementation, "_machine", "Raspberry Pi Pico with RP2040")
+    assert board_config.load("pico").NAME == "pico"

@@ -259,6 +259,29 @@ def test_wrong_board(tree, vdev):
 
 
 @needs_mp
+def test_pico_w_is_refused(tree, vdev):
+    """A Pico W reports itself as a Pico W; its GP24/GP29 belong to the wireless chip, so the
+    Pico config's USB and battery sensing would read the wrong signals: refused, nothing copied."""
+    d = vdev("--machine", "Raspberry Pi Pico W with RP2040", "--board", "")
+    msg = error_of(flash.flash, d.port, tree, log=lambda s: None)
+    assert msg.splitlines()[0] == (
+        "unsupported board on %s: the board is a Raspberry Pi Pico W ('Raspberry Pi Pico W with "
+        "RP2040'). On a Pico W, GP24 and GP29 belong to the wireless chip (CYW43), but "
+        "board_config/pico.py reads USB power on GP24 (VBUS sense) and the battery on GP29 "
+        "(VSYS/3): the USB lockout and the battery cut-off would read the wrong signals. Nothing "
+        "was copied." % d.port)
+    assert msg.splitlines()[1].startswith(
+        "What to do: use a Raspberry Pi Pico without W (MicroPython for RPI_PICO).")
+    assert list(d.flash_dir.iterdir()) == []  # nothing copied
+    # naming the board does not get round it; a config for the W (WIRELESS = True) would
+    msg = error_of(flash.flash, d.port, tree, board="pico", log=lambda s: None)
+    assert msg.startswith("unsupported board on %s: the board is a Raspberry Pi Pico W" % d.port)
+    assert list(d.flash_dir.iterdir()) == []
+    assert flash.WIRELESS_RE.search("Raspberry Pi Pico 2 W with RP2350")
+    assert not flash.WIRELESS_RE.search("Raspberry Pi Pico with RP2040")
+
+
+@needs_mp
 def test_wrong_board_chip(tree, vdev):
     # board.txt names pico, but the chip is not an RP2040
     d = vdev("--machine", "Raspberry Pi Pico2 with RP2350")
