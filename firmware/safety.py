@@ -179,9 +179,15 @@ def pulse_limit_ma(pulse, cap_ma=BOARD_MAX_MA, charge_cap_uc=CHARGE_CAP_UC,
                    rms_cap_ma=RMS_CAP_MA):
     """Highest peak mA allowed for these (valid) pulse parameters: board max, clinician cap,
     charge per phase and rms, whichever is lowest."""
-    phase = pulse["phase_us"]
-    return min(BOARD_MAX_MA, cap_ma, max_ma_for_charge(phase, charge_cap_uc),
-               max_ma_for_rms(phase, average_rate_hz(pulse), rms_cap_ma))
+    return limit_for(pulse["phase_us"], average_rate_hz(pulse), cap_ma, charge_cap_uc,
+                     rms_cap_ma)
+
+
+def limit_for(phase_us, avg_rate_hz, cap_ma=BOARD_MAX_MA, charge_cap_uc=CHARGE_CAP_UC,
+              rms_cap_ma=RMS_CAP_MA):
+    """pulse_limit_ma of a phase width and an average pulse rate."""
+    return min(BOARD_MAX_MA, cap_ma, max_ma_for_charge(phase_us, charge_cap_uc),
+               max_ma_for_rms(phase_us, avg_rate_hz, rms_cap_ma))
 
 
 def _period_ms(pulse):
@@ -248,6 +254,8 @@ class SafetySupervisor:
         self._cmd = [0.0] * n           # amplitude commanded to the output stage, mA
         self._played = [0.0] * n        # what the DAC plays of it (rounded down), mA
         self._limit = [0.0] * n         # pulse_limit_ma of the configured pulses
+        self._eff_phase = [0.0] * n     # the phase (us) and average rate (Hz) the engine plays
+        self._eff_rate = [0.0] * n
         self._last_rise = [0] * n
         self._has_risen = [False] * n
         self._ch_fault = [None] * n     # kind string when that channel is stopped by a fault
@@ -325,7 +333,7 @@ class SafetySupervisor:
             self.rms_cap_ma = min(v, RMS_CAP_MA)
         for ch in self._chs:
             if self._pulse[ch] is not None:
-                self._limit[ch] = self._pulse_limit(ch, self._pulse_dict(ch))
+                self._limit[ch] = self._pulse_limit(ch)
 
     def cap_ma(self, ch):
         return self._cap_ma[ch]
@@ -334,15 +342,11 @@ class SafetySupervisor:
         """Highest amplitude the current pulse parameters allow on this channel."""
         return min(self._limit[ch], self._cap_ma[ch])
 
-    def _pulse_limit(self, ch, pulse):
-        return pulse_limit_ma(pulse, self._cap_ma[ch], self.charge_cap_uc, self.rms_cap_ma)
-
-    def _pulse_dict(self, ch):
-        d = {}
-        vals = self._pulse[ch]
-        for i in range(len(_PULSE_KEYS)):
-            d[_PULSE_KEYS[i]] = vals[i]
-        return d
+    def _pulse_limit(self, ch):
+        # the caps for what the engine really plays: its phase and rate are quantised to its
+        # clock (to the nearest tick), so the longer phase and the higher rate of the two count
+        return limit_for(self._eff_phase[ch], self._eff_rate[ch], self._cap_ma[ch],
+                         self.charge_cap_uc, self.rms_cap_ma)
 
     # --- user level (rules 2, 3, 9) ----------------------------------------------------------
     def user_level(self, ch):
@@ -519,7 +523,19 @@ class SafetySupervisor:
             vals[1] = 50
         self._plan[ch] = self.out.configure_pulses(ch, vals[0], vals[1], vals[2], vals[3],
                                                    vals[4], vals[5])
-        self._limit[ch] = self._pulse_limit(ch, pulse)
+        phase = vals[0]
+        rate = average_rate_hz(pulse)
+        plan = self._plan[ch]
+        if hasattr(plan, "phase_ns") and hasattr(plan, "pulses_per_s"):
+            q = plan.phase_ns / 1000.0
+            if q > phase:
+                phase = q
+            q = plan.pulses_per_s
+            if q > rate:
+                rate = q
+        self._eff_phase[ch] = phase
+        self._eff_rate[ch] = rate
+        self._limit[ch] = self._pulse_limit(ch)
         win = _window_ms(_period_ms(pulse))
         old = self._win_ms[ch]
         if not running or reshape or win >= old:

@@ -406,3 +406,31 @@ def test_warmup_to_bursts_switch_plays_on():
     assert level_at(amplitude(r, 1), s.t - 10) == pytest.approx(5.0, abs=0.07)
     p = r["channels"]["1"]["pulses"]
     assert p["violations"] == [] and p["pulse_count"] > 5000  # 25-pulse bursts at 50 Hz
+
+
+def test_charge_and_rms_caps_hold_for_the_quantised_pulse(board):
+    """The engine rounds phase and period to its clock (the ESP32's coarse ticks at low rates):
+    the caps are computed for what it plays, so charge and rms stay under them."""
+    import math
+
+    from host_tools.sim import board_pico, install
+
+    w, b = install.board_world(board)
+    board_pico.PicoBoardModel(w, b)  # battery and USB as on the bench
+    safety = install.load("safety", w=w)
+    stage_mod = install.load("output_stage", w=w)
+    stage = stage_mod.OutputStage(b, install.load(b.PULSE_ENGINE, w=w))
+    for phase, rate in ((1000, 0.5), (999, 0.7), (333, 3.3), (777, 190), (21, 200)):
+        for charge_cap, rms_cap in ((50, 50), (7.5, 50), (100, 3.3)):
+            sup = safety.SafetySupervisor(stage, b, {"charge_cap_uc": charge_cap,
+                                                     "rms_ma": rms_cap})
+            p = {"phase_us": phase, "gap_us": 50, "rate_hz": rate, "burst_count": 1,
+                 "burst_rate_hz": None, "alternate": False}
+            assert sup.start([None, p, dict(p)], 0) is None
+            plan = stage.pulses(1).plan
+            lim = sup.limit_ma(1)
+            played_phase_us = plan.phase_ns / 1000
+            assert lim * played_phase_us / 1000 <= charge_cap + 1e-9, (phase, rate, plan)
+            rms = lim * math.sqrt(2 * played_phase_us * 1e-6 * plan.pulses_per_s)
+            assert rms <= rms_cap + 1e-9, (phase, rate, plan)
+            sup.stop()
