@@ -2,15 +2,15 @@
 # draws them). Graphics only: the live envelope bar with its threshold line, the session peak
 # mark, the "at threshold" mark. Nothing here allocates.
 #
-#   bar rows 40-53 (text rows 5-6):  |#########      :   |   |   = threshold line (full height),
+#   bar rows 40-55 (text rows 5-6, ticks included):  |#########      :   |   |   = threshold line (full height),
 #                                    peak: a short tick above and below the bar; at threshold: the
 #                                    bar's outline is doubled.
 from micropython import const
 
 BAR_X = const(0)
-BAR_Y = const(41)
+BAR_Y = const(42)
 BAR_W = const(128)
-BAR_H = const(12)
+BAR_H = const(11)
 
 
 def level_px(uv, full_uv, w=BAR_W):
@@ -44,7 +44,7 @@ def envelope_bar(fb, env_uv, full_uv, thr_uv, peak_uv=0, at=False, x=BAR_X, y=BA
 def run_bar(fb, env_uv, full_uv, thr_uv, at=False):
     """The small envelope bar on the run screen of an EMG-triggered program (text row 5, right
     half, like the channel intensity bars)."""
-    envelope_bar(fb, env_uv, full_uv, thr_uv, 0, at, 72, 41, 56, 6)
+    envelope_bar(fb, env_uv, full_uv, thr_uv, 0, at, 72, 42, 56, 5)
 
 
 def countdown_bar(fb, left_ms, total_ms, y=57):

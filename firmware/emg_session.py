@@ -60,6 +60,7 @@ T_DONE = const(5)
 RELAX_MAX_MS = const(3000)
 
 TRIGGER_STATE_NAMES = ("relax", "try now", "assist", "rest", "EMG fault", "done")
+TRIGGER_SHORT_NAMES = ("relax", "try", "assist", "rest", "fault", "done")  # 6 characters at most
 
 
 class Stats:

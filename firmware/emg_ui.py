@@ -375,7 +375,12 @@ class EmgControl:
         return es.TRIGGER_STATE_NAMES[t.state]
 
     def run_line(self):
-        return self.trigger_state()[:9]
+        """Row 5 of the run screen (9 characters, left of the bar): "try   30%" (the state and
+        the threshold in % of the calibrated range), or the fault, or "calibrate"."""
+        t = self.trigger
+        if t is None or t.state == es.T_FAULT or t.state == es.T_DONE:
+            return self.trigger_state()[:9]
+        return "%-6s%2d%%" % (es.TRIGGER_SHORT_NAMES[t.state], t.pct)
 
     def draw_run(self, fb):
         t = self.trigger
@@ -384,6 +389,15 @@ class EmgControl:
         emg_screens.run_bar(fb, self.emg.envelope_uv, self.full_uv(), t.threshold_uv,
                             self.emg.envelope_uv >= t.threshold_uv)
         self._drawn_ms = self.now_ms
+
+    def wants_redraw(self, emg_screen, run_screen):
+        """For UI.render: the EMG screen, or the run screen of an EMG-triggered program, has
+        something new to show."""
+        if emg_screen:
+            return self.changed()
+        if run_screen and self.trigger is not None:
+            return self.changed(True)
+        return False
 
     def changed(self, running_screen=False):
         """True when what the EMG screen (or the run screen's EMG row) shows has changed and the

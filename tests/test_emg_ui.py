@@ -129,7 +129,9 @@ def test_biofeedback_screen_bar_threshold_and_marks(tmp_path):
     ctl.draw(fb)
     full = ctl.full_uv()  # 256: 205 at 80 %
     thr_x = 1 + 126 * 65 // full
-    assert _px(fb, thr_x, 39) == 1  # threshold line above the bar
+    assert _px(fb, thr_x, 40) == 1  # threshold line above the bar
+    # the text rows 0-4 and 7 keep their pixels: the graphics stay in rows 5-6 (y 40-55)
+    assert not any(_px(fb, x, y) for x in range(128) for y in list(range(40)) + [56, 63])
     assert _px(fb, 1 + 126 * 120 // full - 1, 46) == 1  # filled up to the envelope
     assert _px(fb, 1 + 126 * 120 // full + 2, 46) == 0
     ctl.handle(B.UP, t)
@@ -165,9 +167,9 @@ def test_emg_program_is_triggered_by_effort_and_records_history(tmp_path):
     s = session_mod.Session(_emg_prog(), channels=1)
     s.start(0)
     t = _run(ctl, e, 0, 500, 5, s)
-    assert e.running and ctl.run_line() == "try now"
+    assert e.running and ctl.run_line() == "try   30%"
     t = _run(ctl, e, t, 600, 100, s)
-    assert ctl.trigger.stats.triggered == 1 and ctl.run_line() == "assist"
+    assert ctl.trigger.stats.triggered == 1 and ctl.run_line() == "assist30%"
     fb = _fb()
     ctl.draw_run(fb)
     assert _px(fb, 73, 44) == 1  # the run screen's envelope bar

@@ -176,7 +176,7 @@ def test_emg_control_tick_allocates_nothing_during_a_triggered_session():
         ctl.tick(t, s)
         s.tick(t)
         t += 10
-    assert ctl.trigger_state() == "try now"
+    assert ctl.trigger_state() == "try now" and ctl.run_line() == "try   30%"
     worst = 0
     for _ in range(50):
         t += 10
