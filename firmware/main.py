@@ -16,13 +16,14 @@ import sys
 
 import machine
 import micropython
-from machine import I2C, Pin, Timer
+from machine import I2C, WDT, Pin, Timer
 
 import board_config
 
 CRASH_LOG = "crash.log"
 CRASH_LOG_MAX = 8192  # bytes kept: the newest tracebacks
-SERVICE_FEED_MS = 100  # the watchdog (1 s) fed this often while the REPL is in use
+SERVICE_FEED_MS = 100  # the watchdog fed this often while the REPL is in use
+SERVICE_WDT_MS = 8000  # its timeout meanwhile (the RP2040 allows up to 8388 ms)
 SSD1306_NOP = b"\x00\xe3"  # control byte (command) + NOP: a harmless probe of the display
 # LED on/off times (ms) of the no-display fault: three short flashes, then a pause (1.5 s)
 FAULT_BLINK_MS = (100, 150, 100, 150, 100, 900)
@@ -84,6 +85,12 @@ def _show_service(display):
         pass
 
 
+def _service_timer_id(board):
+    # rp2: a virtual (soft) timer; ESP32: hardware timers 0-3 only, the pulse engine has the ones
+    # named in CHANNELS (0 and 1), so the last one
+    return -1 if board.CHIP == "rp2040" else 3
+
+
 def _service_mode(board, app_obj):
     """The app loop has ended on ctrl-C: output off, then keep the watchdog fed for the REPL."""
     global SERVICE_MODE, service_timer
@@ -92,9 +99,19 @@ def _service_mode(board, app_obj):
         _force_output_off(board, app_obj)
         wdt = app_obj.wdt if app_obj is not None else None
         if wdt is not None and service_timer is None:
-            feed = wdt.feed
-            service_timer = Timer(-1, mode=Timer.PERIODIC, period=SERVICE_FEED_MS,
-                                  callback=lambda t: feed())
+            # The same hardware watchdog with a long timeout: a soft reset (ctrl-D) stops the
+            # timer but not the watchdog, and the app's boot then has SERVICE_WDT_MS to take it
+            # over (App() sets its 1 s again). Both objects are fed: one counter on the chip.
+            long_wdt = WDT(timeout=SERVICE_WDT_MS)
+            feed_app = wdt.feed
+            feed_long = long_wdt.feed
+
+            def _feed(t):
+                feed_app()
+                feed_long()
+
+            service_timer = Timer(_service_timer_id(board), mode=Timer.PERIODIC,
+                                  period=SERVICE_FEED_MS, callback=_feed)
         SERVICE_MODE = True
         _show_service(app_obj.display if app_obj is not None else None)
     finally:

@@ -88,6 +88,7 @@ def test_repl_on_a_running_unit_stays_up_with_the_output_off(unit):
         # and waiting: three times the watchdog's 1 s
         s = d.state(want=lambda s: s["ms"] > t0 + 3000, timeout=15)
         assert s["boot"] == 1 and s["reset"] == "power-on", s["reset"]
+        assert s["watchdog"]["timeout_ms"] == 8000  # long while serviced, fed by the timer
         assert s["pins"][ENABLE] == 0 and s["pins"][LED] == 0
         assert ENABLE not in s["rises"] and LED not in s["rises"]  # never on, not even briefly
         assert s["rises"].get(LEG_A, 0) - rises0 > 100  # 50 Hz for > 2 s: the pulses play
@@ -101,6 +102,7 @@ def test_repl_on_a_running_unit_stays_up_with_the_output_off(unit):
         read_until(ser, b"soft reboot\r\n")
     s = d.state(boot=2, want=lambda s: "Programs" in text(s), timeout=20)
     assert s["reset"] == "soft"
+    assert s["watchdog"]["timeout_ms"] == 1000  # the app has its 1 s watchdog again
     t1 = s["ms"]
     s = d.state(want=lambda s: s["ms"] > t1 + 2500, timeout=15)
     assert s["boot"] == 2 and s["reset"] == "soft"
