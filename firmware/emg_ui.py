@@ -56,8 +56,9 @@ def _fault_text(code):
 
 
 class EmgControl:
-    def __init__(self, emg, root=""):
+    def __init__(self, emg, root="", presets=()):
         self.emg = emg
+        self.presets = presets  # EMG-triggered programs listed in the menu (programs.EMG_PRESETS)
         if root and not root.endswith("/"):
             root = root + "/"
         self.root = root
@@ -210,13 +211,16 @@ class EmgControl:
         self.feedback = None
 
     def handle(self, btn, now_ms):
-        """A PRESS or REPEAT of btn on an EMG screen. True: leave to the main menu."""
+        """A PRESS or REPEAT of btn on an EMG screen. Returns True to leave to the main menu, a
+        Program to open (an EMG-triggered preset: the UI shows its detail, check and run screens
+        as for any program), else False."""
         s = self.screen
+        n = _MENU_ITEMS + len(self.presets)
         if s == MENU:
             if btn == B.UP:
-                self.sel = (self.sel - 1) % _MENU_ITEMS
+                self.sel = (self.sel - 1) % n
             elif btn == B.DOWN:
-                self.sel = (self.sel + 1) % _MENU_ITEMS
+                self.sel = (self.sel + 1) % n
             elif btn == B.BACK:
                 self.open_ = False
                 return True
@@ -225,6 +229,9 @@ class EmgControl:
                     self.screen = CAL
                     self.cal_running = False
                     self.cal = es.EmgCalibration()
+                elif self.sel >= _MENU_ITEMS:
+                    self.open_ = False
+                    return self.presets[self.sel - _MENU_ITEMS]
                 elif self.sel == 1:
                     self.screen = FEEDBACK
                     self.feedback = es.EmgFeedback(self.rest_uv, self._max_for_feedback(),
@@ -291,17 +298,22 @@ class EmgControl:
     def lines(self):
         s = self.screen
         if s == MENU:
-            items = ("Calibrate", "Biofeedback", "Threshold %d%%" % self.pct)
+            items = ["Calibrate", "Biofeedback", "Threshold %d%%" % self.pct]
+            for p in self.presets:
+                items.append(p.name[:15])
             out = ["EMG"]
-            for i in range(_MENU_ITEMS):
+            for i in range(len(items)):
                 out.append((">" if i == self.sel else " ") + items[i])
-            out.append("")
-            if self.calibrated:
+            while len(out) < 6:
+                out.append("")
+            out = out[:6]
+            f = _fault_text(self.emg.fault) if self.emg is not None else "no EMG input"
+            if f:
+                out.append(f)
+            elif self.calibrated:
                 out.append("rest %d max %d" % (self.rest_uv, self.max_uv))
             else:
                 out.append("not calibrated")
-            f = _fault_text(self.emg.fault) if self.emg is not None else "no EMG input"
-            out.append(f)
             out.append("ok  bk:back")
             return out
         env = self.emg.envelope_uv if self.emg is not None else 0

@@ -230,3 +230,20 @@ def test_redraw_is_rate_limited(tmp_path):
             draws += 1
         t += 10
     assert 8 <= draws <= 12  # about every 100 ms, not every tick
+
+
+def test_menu_lists_the_emg_programs_and_opens_them(tmp_path):
+    e = FakeEmg()
+    progs = [_emg_prog(), programs.Program("emg_q", "EMG quadriceps", 50, 250, on_s=15, off_s=45,
+                                           ramp_up_s=3, ramp_down_s=2, triggered=True)]
+    ctl = emg_ui.EmgControl(e, str(tmp_path), progs)
+    ctl.open()
+    lines = ctl.lines()
+    assert lines[4:6] == [" EMG test", " EMG quadriceps"] and len(lines) == 8
+    for _ in range(4):
+        ctl.handle(B.DOWN, 0)
+    assert ctl.lines()[5] == ">EMG quadriceps"
+    assert ctl.handle(B.OK, 0) is progs[1] and not ctl.open_
+    e.fault = 2
+    ctl.open()
+    assert ctl.lines()[6] == "EMG saturated"
