@@ -60,7 +60,8 @@ class Analyser:
     keep=True keeps every Pulse in .pulses (what analyse() returns); .stats accumulates the
     summary either way; .violations keeps the first `max_violations`, .violation_count all."""
 
-    def __init__(self, a0, b0, keep=True, sys_hz=125_000_000, max_violations=None):
+    def __init__(self, a0, b0, keep=True, sys_hz=125_000_000, max_violations=None,
+                 summarise=True):
         self.a = a0
         self.b = b0
         self.keep = keep
@@ -68,7 +69,7 @@ class Analyser:
         self.violations = []
         self.violation_count = 0
         self.max_violations = max_violations
-        self.stats = Summary(sys_hz)
+        self.stats = Summary(sys_hz) if summarise else None
         # state machine over segments: idle -> p1 -> gap -> p2 -> idle
         self.state = "unknown" if (a0 or b0) else "idle"
         self.first = None
@@ -127,7 +128,8 @@ class Analyser:
                         self._violation(t, "unbalanced pulse %r" % (p,))
                     if self.keep:
                         self.pulses.append(p)
-                    self.stats.add(p)
+                    if self.stats is not None:
+                        self.stats.add(p)
                     state = "idle"
                 else:
                     self._violation(t, "no rest after a pulse")
@@ -153,7 +155,8 @@ def analyse(edges_a, edges_b, cut_at=None):
         cuts = (cut_at,)
     else:
         cuts = cut_at
-    an = Analyser(edges_a[0][1] if edges_a else 0, edges_b[0][1] if edges_b else 0)
+    an = Analyser(edges_a[0][1] if edges_a else 0, edges_b[0][1] if edges_b else 0,
+                  summarise=False)
     an.feed(edges_a[1:], edges_b[1:], cuts)
     return an.pulses, an.violations
 
