@@ -4,7 +4,7 @@
 broken, and the firmware never dies of its own accord."""
 import os
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from host_tools import scenario_core
@@ -89,11 +89,10 @@ def check_invariants(steps, result, duration_ms):
                 assert level_at(amplitude(result, ch), tp + 1) == 0.0
 
 
-@settings(max_examples=N, deadline=None, database=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(seq=st.lists(action, min_size=1, max_size=14),
-       start_program=st.one_of(st.none(), st.sampled_from([2, 4, 7, 9, 11, 13])))
-def test_random_buttons_and_faults_never_break_the_safety_rules(seq, start_program):
+SHARDS = 4  # the 2,000 runs split in four seeded shards so pytest-xdist spreads them over cores
+
+
+def _one_run(seq, start_program):
     steps, t_end = _steps(seq, start_program)
     duration = t_end + 600
     spec = {"board": "pico", "duration_ms": duration, "steps": steps,
@@ -103,3 +102,22 @@ def test_random_buttons_and_faults_never_break_the_safety_rules(seq, start_progr
     run = scenario_core.Run(spec, flash_factory=flash_mod.SimFlash)
     result = scenario_core.trace_dict(run.run())
     check_invariants(steps, result, duration)
+
+
+def _shard(k):
+    # one seed per shard (a fixed seed, like derandomize: the same runs every time)
+    @seed(20261130 + k)
+    @settings(max_examples=N // SHARDS + (1 if k < N % SHARDS else 0), deadline=None,
+              database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(seq=st.lists(action, min_size=1, max_size=14),
+           start_program=st.one_of(st.none(), st.sampled_from([2, 4, 7, 9, 11, 13])))
+    def test(seq, start_program):
+        _one_run(seq, start_program)
+
+    test.__name__ = "test_random_buttons_and_faults_never_break_the_safety_rules_%d" % k
+    return test
+
+
+for _k in range(SHARDS):
+    globals()["test_random_buttons_and_faults_never_break_the_safety_rules_%d" % _k] = _shard(_k)
