@@ -387,13 +387,22 @@ class Run:
         last = self._last
         if a is not None:
             u = a.ui
-            vals = (("screen", _screen_name(u)), ("output", a.sup.state),
-                    ("session", u.out.state if (u.session is not None and u.out is not None)
-                     else "none"))
-            for k, v in vals:
-                if last.get(k) != v:
-                    last[k] = v
-                    self.trace.event(t, k, state=v)
+            # every 5 ms of device time: compare the raw values, name the screen only on a change
+            scr = u.screen
+            if scr != last.get("_screen_raw", -1) or "screen" not in last:
+                last["_screen_raw"] = scr
+                v = _screen_name(u)
+                if last.get("screen") != v:
+                    last["screen"] = v
+                    self.trace.event(t, "screen", state=v)
+            v = a.sup.state
+            if last.get("output") != v:
+                last["output"] = v
+                self.trace.event(t, "output", state=v)
+            v = u.out.state if (u.session is not None and u.out is not None) else "none"
+            if last.get("session") != v:
+                last["session"] = v
+                self.trace.event(t, "session", state=v)
             faults = a.sup.faults
             n = last.get("faults", 0)
             if len(faults) > n:
