@@ -387,8 +387,13 @@ def main(argv=None):
     print("Configuration values (set, not measured):")
     print(table([(k, fmt(v), "", config_what[k]) for k, v in config.items()]))
     if chip:
-        print("Measured on the emulated RP2040 (host_tools/bench_chip.py):")
-        print(table([(k, fmt(v), "", "") for k, v in chip.items()]))
+        from host_tools import bench_chip
+
+        print("Measured on the emulated RP2040 (host_tools/bench_chip.py; docs/emulated_chip.md):")
+        if hasattr(bench_chip, "table"):
+            print(bench_chip.table(chip))
+        else:
+            print(table([(k, fmt(v), "", "") for k, v in chip.items()]))
     out = {"board": board, "measured": m, "configuration": config}
     if chip:
         out["emulated_rp2040"] = chip
