@@ -9,7 +9,7 @@
 from micropython import const
 import micropython
 import time
-from machine import I2C, WDT, Pin
+from machine import I2C, PWM, WDT, Pin
 
 import buttons
 import output_stage
@@ -22,7 +22,17 @@ import ui
 
 TICK_MS = const(10)  # loop period (buttons are sampled twice per tick: see ui_step)
 WDT_TIMEOUT_MS = const(1000)  # a loop stalled this long resets the chip
-TRIGGER_STABLE_TICKS = const(2)  # foot switch debounce: 20 ms low
+TRIGGER_STABLE_TICKS = const(2)  # foot switch debounce: the same level for 2 ticks (20 ms)
+PRACTICE_MIN_MS = const(300000)  # a session counts as practice done with >= 5 min stimulated
+BEEP_HZ = const(2700)            # piezo on board.BUZZER (docs/hardware.md): its resonance
+BEEP_KEY_MS = const(15)          # a key click
+BEEP_LONG_MS = const(300)        # session end, a fault or an alert
+
+# how a session ended, from the supervisor's stop reason or fault kind (history "end")
+_END_OF_REASON = {"stop_button": "stop", "pause": "back", "user": "back", "done": "done",
+                  "session_done": "done", "low_battery": "battery", "usb_power": "usb",
+                  "stop_held": "stop"}
+_END_OF_FAULT = {"low_battery": "battery", "usb_power": "usb", "stop_held": "stop"}
 
 current = None  # the running App (for the REPL: `import app; app.current.sup.state`)
 
@@ -67,8 +77,18 @@ class App:
         # whatever the loop is doing; its level blocks any start and any output while it is down.
         self._stop_pin = Pin(board.BUTTONS["stop"], Pin.IN, Pin.PULL_UP)
         self.sup.attach_stop(self._stop_pin, getattr(board, "STOP_IRQ_HARD", True))
+        # foot / hand switch (board.TRIGGER, pull-up: closed = low); the settings' switch_nc
+        # says a pressed switch (heel on the ground, hand switch held) opens the contact
         self._trigger = Pin(board.TRIGGER, Pin.IN, Pin.PULL_UP)
-        self._trigger_low = 0
+        self._sw_raw = False          # closed at the last sample
+        self._sw_same = 0             # ticks the raw level has been the same
+        self._sw_closed = False       # debounced
+        self._buzzer = None
+        self._beep_until = 0
+        self._beeping = False
+        if getattr(board, "BUZZER", None) is not None:
+            self._buzzer = PWM(Pin(board.BUZZER, Pin.OUT), freq=BEEP_HZ, duty_u16=0)
+        self.asleep = False           # auto-off: output off, the sleep screen, any key wakes
         self.i2c = I2C(board.I2C_ID, scl=Pin(board.I2C_SCL), sda=Pin(board.I2C_SDA),
                        freq=board.I2C_HZ)
         self.display = ssd1306.SSD1306_I2C(board.OLED_WIDTH, board.OLED_HEIGHT, self.i2c,
@@ -78,18 +98,147 @@ class App:
         self.power = Power(self.stage, board)
         self.ui = ui.UI(self._new_session, self.sup, self.store, progs, power=self.power,
                         display=self.display, now_ms=time.ticks_ms())
+        # the session being recorded for the history (see _track)
+        self._rec = None
+        self._rec_running = False
+        self._rec_cause = ""
+        self._rec_faults = []
+        self._rec_nfaults = 0
+        self._rec_ms = 0
+        self._rec_last = 0
+        self._rec_peak = [0.0, 0.0, 0.0]
+        self.last_record = None
+        self._seen_faults = 0
+        # the menu edits the UI's settings dict: read the live one (switch_nc, sound, auto-off)
+        self.settings = self.ui.settings
         self.ticks = 0
         self.overruns = 0
         self.wdt = WDT(timeout=WDT_TIMEOUT_MS) if watchdog else None
         current = self
 
     def _new_session(self, program):
+        """The UI's session factory. Tolerance practice: while fewer than half_sessions sessions
+        of any program have had >= 5 min stimulated (PRACTICE_MIN_MS; ended however), the
+        session runs at half intensity. A program with a progression (shoulder) plays the step
+        of its counted sessions // step_sessions (settings.Store.counted_sessions)."""
         scale = 1.0
+        hist = self.store.load_history()
         if self.settings.get("first_sessions_half", False):
-            summary = self.store.usage_summary()
-            if summary.get("sessions", 0) < self.settings.get("half_sessions", 3):
+            done = settings.counted_sessions(hist, None, PRACTICE_MIN_MS / 60000)
+            if done < self.settings.get("half_sessions", 3):
                 scale = 0.5  # tolerance practice: the first sessions at half program
+        if program.progression:
+            n = settings.counted_sessions(hist, program.key, PRACTICE_MIN_MS / 60000)
+            program = program.at_step(n // program.step_sessions)
         return session.Session(program, channels=2, intensity_scale=scale)
+
+    # --- history: every session, however it ended ---------------------------------------------
+    def _track(self, now_ms):
+        """Once per tick after the UI and the session: follows the UI's session and the
+        supervisor; when the session the UI started is gone (done, STOP, BACK, a refused start)
+        its record goes to the history. Integer work and float compares only while running."""
+        s = self.ui.session
+        sup = self.sup
+        rec = self._rec
+        running = sup.state == "running"
+        if rec is not None:
+            if running:
+                self._rec_ms += time.ticks_diff(now_ms, self._rec_last)
+                pk = self._rec_peak
+                for ch in (1, 2):
+                    ma = sup.delivered_ma(ch)
+                    if ma > pk[ch]:
+                        pk[ch] = ma
+            elif self._rec_running:
+                self._rec_cause = self._stop_cause()  # the output stopped: why
+            nf = len(sup.faults)
+            if nf != self._seen_faults:
+                self._note_faults(nf)
+            if s is not rec:
+                self._finish(rec)
+                rec = None
+        if s is not None and rec is None:
+            self._rec = s
+            self._rec_cause = ""
+            self._rec_faults = []
+            self._rec_ms = 0
+            self._rec_peak = [0.0, 0.0, 0.0]
+            self._seen_faults = len(sup.faults)
+            self._note_faults(self._seen_faults)
+        self._rec_running = running and self._rec is not None
+        self._rec_last = now_ms
+
+    def _note_faults(self, nf):
+        faults = self.sup.faults
+        new = nf - self._seen_faults
+        if new > 0:
+            for f in faults[len(faults) - new:]:
+                if f.kind not in self._rec_faults:
+                    self._rec_faults.append(f.kind)
+                self.beep(BEEP_LONG_MS)
+        self._seen_faults = nf
+
+    def _stop_cause(self):
+        sup = self.sup
+        if sup.state == "fault":
+            f = sup.faults[-1] if sup.faults else None
+            return _END_OF_FAULT.get(f.kind, "fault") if f is not None else "fault"
+        return _END_OF_REASON.get(sup.stop_reason, "stop")
+
+    def _finish(self, s):
+        self._rec = None
+        if s.completed:
+            end = "done"
+        elif self._rec_cause:
+            end = self._rec_cause
+        else:
+            end = _END_OF_REASON.get(self.sup.stop_reason, "back")
+        pk = self._rec_peak
+        r = {"program": s.program.key[:16], "minutes": ((self._rec_ms + 3000) // 6000) / 10,
+             "max_ma": [round(pk[1], 1), round(pk[2], 1)], "contractions": s.contractions,
+             "end": end, "faults": self._rec_faults[:8]}
+        if s.completed:
+            self.beep(BEEP_LONG_MS)
+        try:
+            self.last_record = self.store.append_session(r)
+        except Exception:  # noqa: BLE001 - flash full or failing: the session is over anyway
+            self.last_record = r
+
+    def session_running_record(self):
+        """The record the running session would get now (tests, the REPL)."""
+        return (self._rec_ms, list(self._rec_peak), list(self._rec_faults), self._rec_cause)
+
+    # --- buzzer and auto-off ------------------------------------------------------------------
+    def beep(self, ms):
+        """A beep of ms on the piezo when the settings' sound is on (board.BUZZER)."""
+        if self._buzzer is None or not self.settings.get("sound", True):
+            return
+        self._buzzer.duty_u16(32768)
+        self._beeping = True
+        self._beep_until = time.ticks_add(time.ticks_ms(), ms)
+
+    def _beep_tick(self, now_ms):
+        if self._beeping and time.ticks_diff(now_ms, self._beep_until) >= 0:
+            self._buzzer.duty_u16(0)
+            self._beeping = False
+
+    def _sleep(self):
+        """Auto-off (settings auto_off_min idle minutes, no session): output off, sleep screen."""
+        self.asleep = True
+        self.sup.emergency_off()
+        d = self.display
+        d.fill(0)
+        d.text("Sleeping", 0, 8, 1)
+        d.text("output off", 0, 24, 1)
+        d.text("idle %d min" % self.settings.get("auto_off_min", 0), 0, 34, 1)
+        d.text("any key: wake", 0, 52, 1)
+        d.contrast(1)
+        d.show()
+
+    def _wake(self):
+        self.asleep = False
+        self.ui.power_off_requested = False
+        self.display.contrast(self.settings.get("contrast", 128))
 
     def step(self, now_ms):
         """One loop tick. Allocation-free in steady stimulation (measured: docs/performance.md)."""
@@ -104,20 +253,42 @@ class App:
         if out is not None and u.session is not None:
             sup.apply(out, now_ms)
         sup.tick(now_ms)
+        self._track(now_ms)
         self.stage.service()
-        if u.render(self.display):
+        if self._beeping:
+            self._beep_tick(now_ms)
+        if u.power_off_requested and not self.asleep and u.session is None:
+            self._sleep()
+        if not self.asleep and u.render(self.display):
             self.display.show()
         if self.wdt is not None:
             self.wdt.feed()
         self.ticks += 1
 
     def _poll_trigger(self, now_ms):
-        if self._trigger.value() == 0:
-            self._trigger_low += 1
-            if self._trigger_low == TRIGGER_STABLE_TICKS and self.ui.session is not None:
-                self.ui.session.trigger(now_ms)
-        else:
-            self._trigger_low = 0
+        """The foot / hand switch: debounced (the same level for TRIGGER_STABLE_TICKS ticks),
+        polarity from the settings (switch_nc), handed to a gait / hold session every tick; a
+        burst-triggered program gets trigger() at the switch's debounced press."""
+        raw = self._trigger.value() == 0
+        if raw != self._sw_raw:
+            self._sw_raw = raw
+            self._sw_same = 0
+        elif self._sw_same < TRIGGER_STABLE_TICKS:
+            self._sw_same += 1
+            if self._sw_same == TRIGGER_STABLE_TICKS:
+                self._sw_closed = raw
+                s = self.ui.session
+                if s is not None and s.program.triggered and self.switch_pressed():
+                    s.trigger(now_ms)
+        s = self.ui.session
+        if s is not None and s.program.trigger is not None:
+            s.set_input(now_ms, self.switch_pressed())
+
+    def switch_pressed(self):
+        """The debounced switch: True = heel on the ground / hand switch held."""
+        if self.settings.get("switch_nc", False):
+            return not self._sw_closed
+        return self._sw_closed
 
     def ui_step(self, now_ms):
         """Half-way through a tick: sample the buttons again and, if a press came, answer it on
@@ -134,6 +305,10 @@ class App:
         u = self.ui
         ev = b.get()
         while ev:
+            if self.asleep:
+                self._wake()
+            if buttons.kind_of(ev) == buttons.K_DOWN:
+                self.beep(BEEP_KEY_MS)
             u.handle(ev, now_ms)
             ev = b.get()
 

@@ -13,7 +13,20 @@
 #   gap_us         inter-phase gap.
 # Work cycle (see session.py): ramp_up_s -> on_s -> ramp_down_s -> off_s, repeated.
 #   off_s == 0 means "continuous": after the first ramp up the output stays on (TENS programs).
-#   triggered: FES; each trigger plays one ramp_up -> on -> ramp_down burst (off_s informative).
+#   triggered: one ramp_up -> on -> ramp_down burst per Session.trigger() call (EMG-triggered
+#                programs); off_s informative.
+#   trigger:     the switch input (foot switch / hand switch on board.TRIGGER) drives the output:
+#     "gait"  peroneal FES: the rise (ramp_up_s, 0-1 s) starts when the heel lifts, the level holds
+#             through swing, the fall (ramp_down_s, 0-1 s) starts extend_ms (0-500 ms) after heel
+#             strike; on_s is the maximum on-time (0.5-10 s): a heel that never lands ramps down
+#             and the output waits for the next heel contact.
+#     "hold"  functional activity: ramp up while the switch is held, ramp down on release; on_s
+#             is the maximum hold (1-90 s), then ramp down until the switch is let go.
+#     None    cyclic or continuous (the work cycle below).
+# Guidance shown on the unit (each wraps to at most a few 16-character rows): placement
+#   (electrodes: muscle or nerve by name), position (body position), intensity (target),
+#   sessions_week, seated_first (first minutes seated or lying), source, and for presets that
+#   progress over weeks `progression` (see Program.at_step).
 # modulation: None or dict(rate_depth=0..0.9, width_depth=0..0.9, period_s=0.1..60): rate and phase
 #   width are swept down by that fraction and back (triangle) once per period, never above base.
 
@@ -35,6 +48,16 @@ OFF_MIN_S = 0.0
 OFF_MAX_S = 90.0
 RAMP_MIN_S = 1.0
 RAMP_MAX_S = 8.0
+# switch-driven programs (trigger "gait" / "hold"): a swing phase is ~0.4 s, so these are shorter
+GAIT_RAMP_MAX_S = 1.0      # rise and fall 0-1 s
+GAIT_ON_MIN_S = 0.5        # maximum on-time guard: 0.5-10 s
+GAIT_ON_MAX_S = 10.0
+HOLD_ON_MIN_S = 1.0        # maximum hold: 1-90 s
+EXTEND_MAX_MS = const(500)  # gait: stimulation continues 0-500 ms after heel strike
+TRIGGERS = (None, "gait", "hold")
+PLACEMENT_MAX_CHARS = const(64)   # 4 rows of 16
+GUIDE_MAX_CHARS = const(32)       # position, intensity: 2 rows
+WEEK_MAX_CHARS = const(16)
 WARMUP_MAX_S = const(600)
 COOLDOWN_MAX_S = const(600)
 SESSION_MIN_MIN = 1.0
@@ -61,13 +84,32 @@ def set_pulse_check(fn):
     naming the limit when the board cannot play it; None: SAFETY.md ranges only."""
     global _pulse_check
     _pulse_check = fn
+    if fn is None:
+        return
+    # presets marked min_gap (Russian current) play the smallest inter-phase gap this engine
+    # accepts: never 0, the H-bridge needs its dead time with both legs off (board DEAD_TIME_NS,
+    # 1 us on the Pico; the ESP32 adds its RMT skew tolerance: 2 us)
+    for p in PRESETS:
+        if p.min_gap:
+            for g in range(0, GAP_DEFAULT_US + 1):
+                try:
+                    fn(p.phase_us, g, p.rate_hz, p.burst_count, p.burst_rate_hz, p.alternate)
+                except ValueError:
+                    continue
+                p.gap_us = g
+                break
 
 # Field order used by to_dict()/from_dict() and the settings schema.
 FIELDS = (
     "key", "name", "rate_hz", "phase_us", "gap_us", "on_s", "off_s", "ramp_up_s", "ramp_down_s",
     "warmup_s", "cooldown_s", "session_min", "mode", "burst_count", "burst_rate_hz",
-    "modulation", "triggered", "source", "alternate",
+    "modulation", "triggered", "source", "alternate", "trigger", "extend_ms", "placement",
+    "position", "intensity", "sessions_week", "seated_first",
 )
+# intensity targets (the unit shows them as written)
+MAX_TOLERATED = "max tolerated"
+VISIBLE = "visible contraction"
+STRONG_COMFORT = "strong, comfortable"
 
 _KEY_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
 
@@ -110,11 +152,23 @@ class Program:
     source = ""
     alternate = False
     gap_us = GAP_DEFAULT_US
+    trigger = None
+    extend_ms = 0
+    placement = ""
+    position = ""
+    intensity = ""
+    sessions_week = ""
+    seated_first = False
+    progression = None      # presets only: ((session_min, on_s, off_s), ...) steps, see at_step
+    step_sessions = 7       # counted sessions per progression step
+    step = 0                # the step this copy plays (at_step)
+    min_gap = False         # play the engine's smallest inter-phase gap (set_pulse_check)
 
     def __init__(self, key, name, rate_hz, phase_us, on_s=10, off_s=10, ramp_up_s=2,
                  ramp_down_s=2, warmup_s=0, cooldown_s=0, session_min=20, mode="sync",
                  burst_count=1, burst_rate_hz=None, modulation=None, triggered=False, source="",
-                 alternate=False, gap_us=GAP_DEFAULT_US):
+                 alternate=False, gap_us=GAP_DEFAULT_US, trigger=None, extend_ms=0,
+                 placement="", position="", intensity="", sessions_week="", seated_first=False):
         self.key = key
         self.name = name
         self.rate_hz = rate_hz
@@ -135,6 +189,13 @@ class Program:
         _own(self, "triggered", triggered)
         _own(self, "source", source)
         _own(self, "alternate", alternate)
+        _own(self, "trigger", trigger)
+        _own(self, "extend_ms", extend_ms)
+        _own(self, "placement", placement)
+        _own(self, "position", position)
+        _own(self, "intensity", intensity)
+        _own(self, "sessions_week", sessions_week)
+        _own(self, "seated_first", seated_first)
 
     # dict-like access (the contract calls a program "a dict-like object")
     def __getitem__(self, name):
@@ -148,8 +209,25 @@ class Program:
     @property
     def continuous(self):
         """True when there is no rest: ramp up once, then stay on (TENS style)."""
-        return self.off_s == 0 and not self.triggered
+        return self.off_s == 0 and not self.triggered and self.trigger is None
 
+    def at_step(self, step):
+        """The program as played at progression step `step` (0 = first): a copy with that step's
+        session_min, on_s and off_s (the last step once past the end); self without a
+        progression. The app picks the step from the history: counted sessions of this program
+        // step_sessions (app.App._new_session)."""
+        steps = self.progression
+        if not steps:
+            return self
+        if step >= len(steps):
+            step = len(steps) - 1
+        d = self.to_dict()
+        d["session_min"], d["on_s"], d["off_s"] = steps[step]
+        p = Program.from_dict(d)
+        p.progression = steps
+        p.step_sessions = self.step_sessions
+        p.step = step
+        return p
     def average_rate_hz(self):
         """Pulses per second averaged over time (what the rms formula needs)."""
         if self.burst_count > 1:
@@ -191,10 +269,35 @@ class Program:
         if 2 * self.phase_us + self.gap_us > period_us:
             raise ValueError("pulse 2 x %s us + %s us gap longer than the %d us period at %s Hz"
                              % (self.phase_us, self.gap_us, period_us, self.rate_hz))
-        _check_range("on_s", self.on_s, ON_MIN_S, ON_MAX_S, "s")
+        if self.trigger not in TRIGGERS:
+            raise ValueError("trigger %r not one of gait, hold or none" % (self.trigger,))
+        tr = self.trigger
+        if type(self.extend_ms) is not int or not 0 <= self.extend_ms <= EXTEND_MAX_MS:
+            raise ValueError("extend_ms must be an integer 0-%d ms" % EXTEND_MAX_MS)
+        if self.extend_ms and tr != "gait":
+            raise ValueError("extend_ms is for gait programs only")
+        if tr == "gait":
+            _check_range("on_s (max on-time)", self.on_s, GAIT_ON_MIN_S, GAIT_ON_MAX_S, "s")
+            _check_range("ramp_up_s (rise)", self.ramp_up_s, 0, GAIT_RAMP_MAX_S, "s")
+            _check_range("ramp_down_s (fall)", self.ramp_down_s, 0, GAIT_RAMP_MAX_S, "s")
+        elif tr == "hold":
+            _check_range("on_s (max hold)", self.on_s, HOLD_ON_MIN_S, ON_MAX_S, "s")
+            _check_range("ramp_up_s", self.ramp_up_s, 0, RAMP_MAX_S, "s")
+            _check_range("ramp_down_s", self.ramp_down_s, 0, RAMP_MAX_S, "s")
+        else:
+            _check_range("on_s", self.on_s, ON_MIN_S, ON_MAX_S, "s")
+            _check_range("ramp_up_s", self.ramp_up_s, RAMP_MIN_S, RAMP_MAX_S, "s")
+            _check_range("ramp_down_s", self.ramp_down_s, RAMP_MIN_S, RAMP_MAX_S, "s")
         _check_range("off_s", self.off_s, OFF_MIN_S, OFF_MAX_S, "s")
-        _check_range("ramp_up_s", self.ramp_up_s, RAMP_MIN_S, RAMP_MAX_S, "s")
-        _check_range("ramp_down_s", self.ramp_down_s, RAMP_MIN_S, RAMP_MAX_S, "s")
+        if tr is not None and (self.triggered or self.warmup_s or self.cooldown_s):
+            raise ValueError("a %s program has no warm-up, cool-down or burst trigger" % tr)
+        for name, n in (("placement", PLACEMENT_MAX_CHARS), ("position", GUIDE_MAX_CHARS),
+                        ("intensity", GUIDE_MAX_CHARS), ("sessions_week", WEEK_MAX_CHARS)):
+            v = getattr(self, name)
+            if type(v) is not str or len(v) > n:
+                raise ValueError("%s must be text of at most %d characters" % (name, n))
+        if type(self.seated_first) is not bool:
+            raise ValueError("seated_first must be true or false")
         _check_range("warmup_s", self.warmup_s, 0, WARMUP_MAX_S, "s")
         _check_range("cooldown_s", self.cooldown_s, 0, COOLDOWN_MAX_S, "s")
         _check_range("session_min", self.session_min, SESSION_MIN_MIN, SESSION_MAX_MIN, "min")
@@ -207,7 +310,7 @@ class Program:
         if self.mode == "alternating" and self.off_s < work_s:
             raise ValueError("alternating: off_s must cover the other channel's ramp up + on + "
                              "ramp down (%s s)" % (self.ramp_up_s + self.on_s + self.ramp_down_s))
-        if self.mode != "sync" and (self.off_s == 0 or self.triggered):
+        if self.mode != "sync" and (self.off_s == 0 or self.triggered or tr is not None):
             raise ValueError("mode %s needs a cyclic (not continuous or triggered) program"
                              % self.mode)
         if type(self.triggered) is not bool:
@@ -288,73 +391,161 @@ class Program:
 
 
 # --- presets (PROGRAMS.md). "our choice" marks values picked inside a published range. ---------
+# Guidance fields are shown on the detail screen (wrapped to 16-character rows). The order of
+# the first 15 is kept (menus and scenarios refer to them by index); new ones are appended.
 
 PRESETS = [
     Program("quad_acl", "Quad ACL", 40, 300, on_s=8, off_s=32, ramp_up_s=2, ramp_down_s=2,
             warmup_s=60, session_min=12,
+            placement="quadriceps: vastus medialis and upper lateral thigh",
+            position="seated, knee 60-90 deg bent", intensity=MAX_TOLERATED,
+            sessions_week="3x/week",
             source="Nussbaum et al. 2017, Physiotherapy Canada, Table 7: 30-50 Hz, 250-400 us, "
                    "6-10 s on / 12-50 s off, ramp ~2 s, 12-15 contractions at max tolerated "
                    "intensity, 3x/week. Ours: 40 Hz, 300 us, 8/32 s (1:4), 15 contractions."),
     Program("quad_tka", "Quad knee repl.", 50, 250, on_s=15, off_s=45, ramp_up_s=3, ramp_down_s=2,
             warmup_s=60, session_min=16,
+            placement="quadriceps: vastus medialis and upper lateral thigh",
+            position="seated, knee 60 deg bent", intensity=MAX_TOLERATED,
+            sessions_week="2x/day, 6 wk",
             source="Stevens-Lapsley protocol (Sports Health 2021, Table 5): 50 Hz, 250 us, "
                    "15 s on / 45 s off, 3 s ramp up, max tolerated. Ramp down 2 s our choice."),
     Program("strength", "Strengthening", 50, 300, on_s=8, off_s=40, ramp_up_s=2, ramp_down_s=2,
             warmup_s=60, session_min=15,
+            placement="motor point of the muscle to train, 2nd over its belly",
+            position="seated or lying, joint fixed", intensity=MAX_TOLERATED,
+            sessions_week="3x/week",
             source="Physiotherapy teaching tables (secondary source): 35-80 Hz, 200-350 us "
                    "(large muscles), 6-10 s on / 30-50 s off (1:5), ramp >= 2 s, 10-20 "
                    "contractions. Ours: 50 Hz, 300 us, 8/40 s."),
     Program("endurance", "Endurance", 25, 250, on_s=12, off_s=18, ramp_up_s=2, ramp_down_s=2,
             warmup_s=60, cooldown_s=60, session_min=25,
-            source="Compex-style program family: 20-30 Hz, 250-300 us, 1:1-1:2 cycles, 20-30 "
-                   "min. Parameters our choice within literature ranges: 25 Hz, 250 us, 12/18 s."),
+            placement="over the belly of the muscle to train",
+            position="seated or lying", intensity=STRONG_COMFORT, sessions_week="3x/week",
+            source="No source: our choice. Inside the PROGRAMS.md ranges (Compex-style family): "
+                   "20-30 Hz, 250-300 us, 1:1-1:2 cycles, 20-30 min. Ours: 25 Hz, 250 us, "
+                   "12/18 s."),
     Program("disuse", "Disuse atrophy", 50, 400, on_s=5, off_s=10, ramp_up_s=2, ramp_down_s=2,
             session_min=30,
-            source="Maffiuletti 2013 review; Kho 2015 (50 Hz, 400 us, 5/10 s, 60 min); Segers "
-                   "2014 (50 Hz, 300-500 us, 8/20 s, 25 min). Ours: 30 min (range 25-60)."),
-    Program("shoulder", "Shoulder sublux", 30, 250, on_s=10, off_s=10, ramp_up_s=2,
-            ramp_down_s=2, session_min=30, mode="reciprocal",
-            source="Faghri 1994; systematic reviews 2024; Odstock protocol: 30 Hz (10-36), "
-                   "250 us (200-300), contraction/rest progressed over weeks, 30-60 min/day. "
-                   "Reciprocal: ch2 ramps up as ch1 ramps down. 10/10 s start our choice."),
+            placement="quadriceps: vastus medialis and upper lateral thigh",
+            position="lying, knee straight", intensity=VISIBLE, sessions_week="daily",
+            source="Maffiuletti 2013 review; Kho 2015 (quadriceps: 50 Hz, 400 us, 5/10 s, 60 "
+                   "min); Segers 2014 (50 Hz, 300-500 us, 8/20 s, 25 min). Ours: 30 min (range "
+                   "25-60)."),
+    Program("shoulder", "Shoulder sublux", 30, 250, on_s=10, off_s=12, ramp_up_s=2,
+            ramp_down_s=2, session_min=30, mode="sync",
+            placement="ch1 supraspinatus, ch2 posterior deltoid",
+            position="seated, arm supported", intensity=VISIBLE, sessions_week="daily, 4-8 wk",
+            source="Faghri 1994: supraspinatus and posterior deltoid contracted together, "
+                   "session length and on/off ratio increased over 6 weeks (10/12 s to 30/2 s); "
+                   "30 Hz (10-36), 250 us (200-300), 30-60 min/day (reviews 2024). Steps our "
+                   "choice: 30, 40, 50, 60 min, one step per 7 sessions."),
     Program("wrist", "Wrist/hand ext", 25, 300, on_s=8, off_s=12, ramp_up_s=2, ramp_down_s=2,
             session_min=30,
+            placement="finger and wrist extensors, back of the forearm",
+            position="seated, forearm on a table", intensity=VISIBLE, sessions_week="daily",
             source="Secondary sources only: 20-30 Hz, 300 us, cyclic, 30 min. Ours: 25 Hz, "
                    "8/12 s cycles."),
-    Program("foot_drop", "Foot drop FES", 30, 400, on_s=2.5, off_s=2.5, ramp_up_s=1,
-            ramp_down_s=1, session_min=30, triggered=True,
-            source="Peroneal-nerve FES practice: ~30 Hz, 400 us, one ramped burst per step from "
-                   "a foot switch or button. INDISCAP calibration 2.5 s on / 2.5 s off."),
+    Program("foot_drop", "Foot drop exerc.", 30, 400, on_s=2.5, off_s=2.5, ramp_up_s=1,
+            ramp_down_s=1, session_min=20,
+            placement="peroneal nerve at the fibula head, 2nd on tibialis anterior",
+            position="seated, foot free", intensity=VISIBLE, sessions_week="daily",
+            source="Peroneal-nerve FES practice: ~30 Hz, 400 us. Cyclic exercise and set-up with "
+                   "the INDISCAP calibration cycle 2.5 s on / 2.5 s off. Walking: Gait FES. "
+                   "20 min our choice."),
     Program("spasm", "Spasm/oedema", 50, 250, on_s=4, off_s=4, ramp_up_s=1, ramp_down_s=1,
             session_min=20,
+            placement="over the belly of the muscle",
+            position="lying, limb raised", intensity=VISIBLE, sessions_week="daily",
             source="Physiotherapy teaching tables (secondary source): 50 Hz, 250 us, 2-5 s on / "
                    "2-5 s off (1:1), ramp >= 1 s, 10-30 min. Ours: 4/4 s, 20 min."),
     Program("tens_conv", "TENS conventnl", 100, 150, on_s=10, off_s=0, ramp_up_s=2,
             ramp_down_s=2, session_min=30,
+            placement="around the painful area, same nerve segment",
+            position="any comfortable", intensity=STRONG_COMFORT, sessions_week="as needed",
+            seated_first=True,
             source="TENS reviews (BMC Systematic Reviews 2017, Table 1): 80-150 Hz, 50-250 us, "
                    "continuous, 20-60 min. Ours: 100 Hz, 150 us, 30 min."),
     Program("tens_acu", "TENS acu-like", 2, 200, on_s=10, off_s=0, ramp_up_s=2, ramp_down_s=2,
             session_min=25,
+            placement="muscles of the painful segment, motor points",
+            position="any comfortable", intensity=VISIBLE, sessions_week="as needed",
+            seated_first=True,
             source="TENS reviews (BMC Systematic Reviews 2017, Table 1): 1-5 Hz, 200-250 us, "
                    "continuous, 20-30 min. Ours: 2 Hz, 200 us, 25 min."),
     Program("tens_burst", "TENS burst", 100, 200, on_s=10, off_s=0, ramp_up_s=2, ramp_down_s=2,
             session_min=25, burst_count=10, burst_rate_hz=2,
+            placement="muscles of the painful segment, motor points",
+            position="any comfortable", intensity=VISIBLE, sessions_week="as needed",
+            seated_first=True,
             source="Twin Stim manual ranges; Enraf manual: 100 Hz pulses in 0.5-5 Hz bursts of "
                    "~100 ms, 50-300 us, 20-30 min. Ours: 10 pulses (100 ms) at 2 Hz, 200 us."),
     Program("tens_mod", "TENS modulated", 100, 200, on_s=10, off_s=0, ramp_up_s=2,
             ramp_down_s=2, session_min=25,
             modulation={"rate_depth": 0.5, "width_depth": 0.5, "period_s": 0.5},
+            placement="around the painful area, same nerve segment",
+            position="any comfortable", intensity=STRONG_COMFORT, sessions_week="as needed",
+            seated_first=True,
             source="Twin Stim 'M' mode: rate and width swept down 50 % and back every 0.5 s, "
                    "50-300 us, 20-30 min. Ours: 100 Hz / 200 us base."),
-    Program("russian", "Russian current", 2500, 100, on_s=10, off_s=50, ramp_up_s=2,
+    Program("russian", "Russian current", 2500, 198, on_s=10, off_s=50, ramp_up_s=2,
             ramp_down_s=2, warmup_s=60, session_min=12, burst_count=25, burst_rate_hz=50,
-            source="Nussbaum 2017: 2500 Hz AC in 50 Hz bursts (10 ms on / 10 ms off), 10 s on / "
-                   "50 s off, 10 contractions. Carrier phase 100 us; 2 s ramps our choice."),
+            gap_us=2,
+            placement="quadriceps: vastus medialis and upper lateral thigh",
+            position="seated, knee 60-90 deg bent", intensity=MAX_TOLERATED,
+            sessions_week="3x/week",
+            source="Kots, reported by Ward & Shkuratova 2002: 2.5 kHz AC in 50 Hz bursts (10 ms "
+                   "on / 10 ms off); 10 s on / 50 s off, 10 contractions. Ours: 198 us phases, "
+                   "the engine's smallest gap (1 us Pico, 2 us ESP32), 2 s ramps."),
     Program("massage", "Massage/recov", 6, 250, on_s=10, off_s=0, ramp_up_s=2, ramp_down_s=2,
             session_min=20, modulation={"rate_depth": 0.5, "width_depth": 0.0, "period_s": 4.0},
-            source="Compex-style recovery programs: 2-10 Hz, 200-250 us, continuous or slow "
-                   "modulation, 20 min. Ours (within TENS ranges): 6 Hz swept to 3 Hz every 4 s."),
+            placement="over the bellies of the tired muscles",
+            position="lying, relaxed", intensity=VISIBLE, sessions_week="after training",
+            source="No source: our choice. Inside the TENS ranges of PROGRAMS.md (Compex-style "
+                   "recovery): 2-10 Hz, 200-250 us, slow modulation, 20 min. Ours: 6 Hz swept "
+                   "to 3 Hz every 4 s."),
+    # -- appended: switch-driven and ICU variants ------------------------------------------------
+    Program("gait_fes", "Gait FES", 30, 400, on_s=2, off_s=0, ramp_up_s=0.2, ramp_down_s=0.2,
+            session_min=30, trigger="gait", extend_ms=150,
+            placement="peroneal nerve at the fibula head, 2nd on tibialis anterior",
+            position="standing, walking", intensity="foot lifts, no eversion",
+            sessions_week="daily, walking", seated_first=True,
+            source="Peroneal FES practice (Odstock ODFS): heel-off to heel-strike, adjustable "
+                   "rise, fall and extension. ~30 Hz, 400 us (PROGRAMS.md). Rise/fall 0.2 s, "
+                   "extension 150 ms, 2 s max on-time our choice."),
+    Program("sit_stand", "Sit-to-stand", 35, 300, on_s=10, off_s=0, ramp_up_s=1, ramp_down_s=1,
+            session_min=20, trigger="hold",
+            placement="quadriceps: vastus medialis and upper lateral thigh",
+            position="seated, feet flat", intensity=STRONG_COMFORT, sessions_week="in daily use",
+            seated_first=True,
+            source="No source: our choice. Hold the switch to stand; inside the quadriceps "
+                   "ranges of PROGRAMS.md (30-50 Hz, 250-400 us). 1 s ramps, 10 s max hold."),
+    Program("grasp", "Grasp/release", 25, 300, on_s=30, off_s=0, ramp_up_s=0.5,
+            ramp_down_s=0.5, session_min=20, trigger="hold",
+            placement="finger and wrist extensors, back of the forearm",
+            position="seated, forearm on a table", intensity=VISIBLE, sessions_week="in daily use",
+            source="No source: our choice. Hold the switch to open the hand, let go to grasp; "
+                   "wrist/hand extensor ranges of PROGRAMS.md (20-30 Hz, 300 us). 0.5 s ramps, "
+                   "30 s max hold."),
+    Program("icu_multi", "ICU 3 muscles", 50, 250, on_s=5, off_s=5, ramp_up_s=1, ramp_down_s=1,
+            session_min=60,
+            placement="ch1 quadriceps, ch2 tibialis ant. then gastrocnemius",
+            position="lying in bed", intensity=VISIBLE, sessions_week="daily",
+            source="Kho 2015: quadriceps, tibialis anterior and gastrocnemius, 50 Hz, 250 us, "
+                   "5 s on / 5 s off, 60 min/day. Two channels: move ch2 from tibialis anterior "
+                   "to gastrocnemius half way (our choice). 1 s ramps our choice."),
+    Program("icu_warm", "ICU + warm-up", 50, 350, on_s=8, off_s=20, ramp_up_s=2, ramp_down_s=2,
+            warmup_s=300, session_min=30,
+            placement="quadriceps: vastus medialis and upper lateral thigh",
+            position="lying in bed", intensity=VISIBLE, sessions_week="daily",
+            source="Segers 2014: 5 min warm-up, then 50 Hz, 300-500 us, 8 s on / 20 s off, "
+                   "25 min. Ours: 350 us; the warm-up plays 5 Hz at half the level."),
 ]
+
+# Shoulder (Faghri 1994): (session_min, on_s, off_s) per step; one step per 7 counted sessions
+# (daily use: a step a week); the app picks the step from the history (App._new_session).
+PRESETS[5].progression = ((30, 10, 12), (40, 15, 10), (50, 20, 6), (60, 30, 2))
+PRESETS[13].min_gap = True
 
 
 def preset(key):

@@ -17,6 +17,16 @@
 # * work: cycles of ramp_up_s, on_s, ramp_down_s, off_s. off_s == 0: continuous (ramp up once,
 #   then "on"). Triggered (FES): "waiting_trigger" until trigger(); each trigger plays one
 #   ramp_up -> on -> ramp_down; triggers during a burst are ignored.
+# * switch-driven (program.trigger, the app calls set_input(now_ms, pressed) every tick with the
+#   debounced switch, polarity already applied: pressed = heel on the ground / hand switch held):
+#   "gait": the output is wanted while the heel is off the ground and for extend_ms after heel
+#   strike; "hold": while the switch is held. A change of want starts a ramp from the envelope of
+#   that moment (ramp_up_s up, ramp_down_s down; 0 s = a step), so a heel that lifts during the
+#   fall rises again from where the fall was. on_s is the maximum on-time: a want that lasts
+#   longer ends (ramp down) and stays off until the heel lands / the switch is let go; a heel
+#   strike after that guard gives no extension. State "waiting_trigger" while the envelope is 0.
+# * contractions: cyclic programs count channel 1's entries into "on"; triggered bursts count
+#   accepted triggers; switch-driven programs count each start of want (a step or a hold).
 # * timer (SAFETY rule 8): the work envelope is capped by a final ramp that reaches 0 exactly at
 #   work_end_ms, so the session's own end includes its ramp down; at total_ms the state is "done".
 # * pause: envelope 0 at once, timer frozen. resume: work restarts at the beginning of a ramp up
@@ -122,7 +132,20 @@ class Session:
         self._resume_t_ms = -1                  # session time of the last resume, -1 none
         self._burst_start_ms = -1               # triggered: session time of the burst, -1 none
         self._pulse_mode = 0                    # 0 unset, 1 warm/cool, 2 work (for in-place set)
-
+        self._trig = p.trigger                  # None, "gait", "hold"
+        self._ext_ms = p.extend_ms
+        self._in = False                        # switch pressed (set_input)
+        self._want = False
+        self._want_t = 0                        # session time want last changed
+        self._want_env = 0.0                    # envelope at that moment
+        self._on_since = 0                      # session time the current want started
+        self._guard = False                     # max on-time reached: off until heel / release
+        self._strike_t = -1                     # gait: session time of the heel strike, -1 none
+        self._last_env = 0.0
+        self._ramp_ms = 0
+        self.contractions = 0
+        self.completed = False                  # the session's own timer ran out
+        self._ch1_on = False
     # --- control -------------------------------------------------------------------------------
     def start(self, now_ms):
         self._running = True
@@ -134,6 +157,22 @@ class Session:
         self._resume_t_ms = -1
         self._burst_start_ms = -1
         self._pulse_mode = 0
+        self._reset_switch()
+        self.contractions = 0
+        self.completed = False
+        self._ch1_on = False
+
+    def _reset_switch(self):
+        self._want = False
+        self._want_env = 0.0
+        self._last_env = 0.0
+        self._guard = False
+        self._strike_t = -1
+
+    def set_input(self, now_ms, pressed):
+        """The switch of a gait / hold program (debounced, polarity applied): True = heel on the
+        ground (gait) or switch held (hold). Read at the next tick()."""
+        self._in = pressed
 
     def pause(self, now_ms):
         if self._running and not self._paused and not self._done:
@@ -150,6 +189,7 @@ class Session:
         self._burst_start_ms = -1
         if self._warm_ms <= t < self._work_end_ms:
             self._cycle_origin_ms = t    # restart the work cycle at a ramp up
+        self._reset_switch()             # switch programs: from 0, the switch decides again
 
     def stop(self, now_ms):
         self._done = True
@@ -167,6 +207,7 @@ class Session:
         if self._burst_start_ms >= 0 and t - self._burst_start_ms < burst_ms:
             return False
         self._burst_start_ms = t
+        self.contractions += 1
         return True
 
     @property
@@ -201,6 +242,7 @@ class Session:
         t = self._t(now_ms)
         if t >= self._total_ms:
             self._done = True
+            self.completed = True
             self._zero(DONE)
             out.elapsed_ms = self._total_ms
             out.remaining_ms = 0
@@ -261,8 +303,12 @@ class Session:
         # until rem < rd, so it is only computed from there
         final = rem / self._rd_ms if rem < self._rd_ms else None
         self._set_work_pulses(t)
+        if self._trig is not None:
+            self._switch_env(t)
         for ch in out.channels:
-            if p.triggered:
+            if self._trig is not None:
+                pass                        # _switch_env found it (the same for both channels)
+            elif p.triggered:
                 self._burst_env(t)
             else:
                 self._cycle_env(t - self._cycle_origin_ms - self._shift_ms[ch])
@@ -282,6 +328,13 @@ class Session:
             if ch == 1:
                 out.state = state
                 out.countdown_ms = left
+                if state is ON:
+                    if not self._ch1_on and not self._continuous and self._trig is None \
+                            and not p.triggered:
+                        self.contractions += 1
+                    self._ch1_on = True
+                else:
+                    self._ch1_on = False
 
     def _scaled(self, env):
         # env * scale, with the products of the flat parts made once (no float allocated)
@@ -320,6 +373,59 @@ class Session:
             # continuous: "on" until the final ramp (countdown set by _work)
             return self._found(1.0, ON, -1)
         return self._ramped(pos % self._cycle_ms)
+
+    def _switch_env(self, t):
+        # gait / hold: want from the switch, the guard, the extension; a ramp from the envelope
+        # of the moment want changed
+        pressed = self._in
+        if self._trig == "gait":
+            if not pressed:                     # heel off the ground
+                self._strike_t = -1
+                want = not self._guard
+            else:                               # heel on the ground
+                if self._want and self._strike_t < 0 and not self._guard:
+                    self._strike_t = t          # heel strike: the extension starts
+                if self._guard:
+                    self._guard = False         # the heel landed: wait for the next heel-off
+                    self._strike_t = -1
+                want = self._strike_t >= 0 and t - self._strike_t < self._ext_ms
+        else:
+            if pressed:
+                want = not self._guard
+            else:
+                self._guard = False
+                want = False
+        if want and self._want and t - self._on_since >= self._on_ms:
+            self._guard = True                  # maximum on-time: ramp down, wait
+            self._strike_t = -1
+            want = False
+        if want != self._want:
+            if want and self._strike_t < 0:
+                self._on_since = t
+                self.contractions += 1
+            env0 = self._last_env
+            self._want_env = env0
+            self._want_t = t
+            self._want = want
+            # the ramp's length from here, made once per change (ints: nothing boxed per tick)
+            self._ramp_ms = int(self._ru_ms * (1.0 - env0)) if want else int(self._rd_ms * env0)
+        dt = t - self._want_t
+        if want:
+            if dt >= self._ramp_ms:
+                env = 1.0
+                st = ON
+            else:
+                env = self._want_env + dt / self._ru_ms
+                st = RAMP_UP
+        else:
+            if dt >= self._ramp_ms:
+                env = 0.0
+                st = WAITING_TRIGGER
+            else:
+                env = self._want_env - dt / self._rd_ms
+                st = RAMP_DOWN
+        self._last_env = env
+        return self._found(env, st, 0)
 
     def _burst_env(self, t):
         if self._burst_start_ms < 0:

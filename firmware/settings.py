@@ -31,26 +31,43 @@ CHANNELS = const(2)
 # "ma2" (list of two numbers lo..hi, one per channel).
 SETTINGS_SCHEMA = {
     "contrast": ("int", 0, 255, 128),
-    "sound": ("bool", 0, 1, True),
-    "auto_off_min": ("int", 0, 120, 10),           # 0 = never switch off by itself
+    "sound": ("bool", 0, 1, True),                  # beeps on the piezo (board.BUZZER)
+    "auto_off_min": ("int", 0, 120, 10),           # idle minutes, no session -> sleep; 0 never
     "keypad_lock": ("bool", 0, 1, False),
     "clinician_lock": ("bool", 0, 1, False),
     "cap_ma": ("ma2", 0, 100, [100, 100]),          # clinician cap per channel, mA
     "charge_cap_uc": ("num", 1, 100, 50),           # SAFETY.md: default 50 uC, ceiling 100 uC
     "first_sessions_half": ("bool", 0, 1, True),    # tolerance practice (Compex: first 3 at half)
-    "half_sessions": ("int", 0, 10, 3),             # how many first sessions run at half
-    "sessions_done": ("int", 0, 100000, 0),
-    "last_program": ("str", 0, 16, "quad_acl"),
-    "language": ("str", 0, 8, "en"),
+    "half_sessions": ("int", 0, 10, 3),             # sessions with >= 5 min stimulated at half
+    "switch_nc": ("bool", 0, 1, False),             # foot/hand switch opens when pressed
 }
+# keys older firmware wrote that nothing reads any more: dropped on load without a notice
+RETIRED_SETTINGS = ("sessions_done", "last_program", "language")
 
 HISTORY_SCHEMA = {
     "n": ("int", 0, 10000000, 0),                   # session number
     "program": ("str", 1, 16, "custom"),
     "minutes": ("num", 0, 600, 0),
     "max_ma": ("ma2", 0, 100, [0, 0]),              # highest delivered intensity per channel
+    "contractions": ("int", 0, 100000, 0),
+    "end": ("str", 0, 8, ""),                       # END_KINDS; "" = a record of older firmware
     "faults": ("strs", 0, 8, []),                   # fault kinds seen, at most 8
 }
+# how a session ended: its own timer, STOP, BACK (pause, then end), a fault that stopped the
+# output, low battery, USB power. Older firmware logged completed sessions only, without "end".
+END_KINDS = ("done", "stop", "back", "fault", "battery", "usb")
+
+
+def counted_sessions(hist, key=None, min_minutes=5):
+    """Sessions that count as practice: >= min_minutes stimulated (however they ended), or a
+    record of older firmware (no "end": it logged completed sessions only). key: one program's."""
+    n = 0
+    for r in hist:
+        if key is not None and r.get("program") != key:
+            continue
+        if r.get("minutes", 0) >= min_minutes or r.get("end", "") == "":
+            n += 1
+    return n
 
 
 def _is_num(v):
@@ -94,9 +111,9 @@ def defaults():
     return d
 
 
-def validate_record(schema, d):
+def validate_record(schema, d, retired=()):
     """Validated copy of d: returns (clean dict, list of bad field names). Unknown fields are
-    dropped (and reported), missing or bad ones get the default."""
+    dropped (and reported, except the retired ones), missing or bad ones get the default."""
     clean = {}
     bad = []
     if not isinstance(d, dict):
@@ -111,7 +128,7 @@ def validate_record(schema, d):
             if k in d:
                 bad.append(k)
     for k in d:
-        if k not in schema:
+        if k not in schema and k not in retired:
             bad.append(k)
     return clean, bad
 
@@ -196,14 +213,14 @@ class Store:
         ok, d = self._read_json(SETTINGS_FILE)
         if not ok:
             return defaults()
-        clean, bad = validate_record(SETTINGS_SCHEMA, d)
+        clean, bad = validate_record(SETTINGS_SCHEMA, d, RETIRED_SETTINGS)
         if bad:
             self._keep_bad(SETTINGS_FILE, "bad field(s) " + ", ".join(bad))
             self._rewrite(SETTINGS_FILE, clean)
         return clean
 
     def save_settings(self, d):
-        clean, bad = validate_record(SETTINGS_SCHEMA, d)
+        clean, bad = validate_record(SETTINGS_SCHEMA, d, RETIRED_SETTINGS)
         if bad:
             raise ValueError("bad setting(s): " + ", ".join(bad))
         self._write_atomic(SETTINGS_FILE, clean)
@@ -276,9 +293,10 @@ class Store:
         return out
 
     def append_session(self, record):
-        """Add one session: dict(program, minutes, max_ma=[ch1, ch2], faults=[kinds]); n is
-        numbered here. Keeps the last HISTORY_MAX_RECORDS and the file under HISTORY_MAX_BYTES.
-        Returns the stored record."""
+        """Add one session: dict(program, minutes (stimulated, tenths), max_ma=[ch1, ch2] (peak
+        delivered mA), contractions, end (END_KINDS), faults=[kinds]); n is numbered here.
+        Keeps the last HISTORY_MAX_RECORDS and the file under HISTORY_MAX_BYTES. Returns the
+        stored record."""
         hist = self.load_history()
         r = dict(record)
         r["n"] = (hist[-1]["n"] + 1) if hist else 1

@@ -13,6 +13,12 @@ TICK = 10
 PRESETS = programs.PRESETS
 
 
+
+def _burst_prog():
+    """A burst-triggered program (the EMG-triggered kind): 1 s up, 2.5 s on, 1 s down."""
+    return programs.Program("burst", "Burst", 30, 400, on_s=2.5, off_s=2.5, ramp_up_s=1,
+                            ramp_down_s=1, session_min=30, triggered=True)
+
 def _short(p, minutes=2):
     """A copy of a preset with a short timer (keeps warm-up/cool-down when they fit)."""
     d = p.to_dict()
@@ -131,7 +137,7 @@ def test_resume_in_warmup_ramps_in_again():
 
 
 def test_triggered_pause_cancels_the_burst():
-    s = session.Session(programs.preset("foot_drop"))
+    s = session.Session(_burst_prog())
     s.start(0)
     s.trigger(100)
     assert s.tick(2000).state == "on"

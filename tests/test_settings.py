@@ -166,3 +166,33 @@ def test_root_with_or_without_slash(tmp_path):
     b = settings.Store(str(tmp_path) + "/")
     assert a.path("x") == b.path("x") == str(tmp_path) + "/x"
     assert settings.Store().path("settings.json") == "/settings.json"
+
+
+def test_old_settings_file_with_retired_keys_loads_without_a_notice(store):
+    # firmware before issue 12 wrote sessions_done, last_program and language: nothing reads
+    # them now; the file still loads, its other values kept, no notice, no .bad copy
+    old = {"contrast": 40, "sound": False, "auto_off_min": 5, "keypad_lock": False,
+           "clinician_lock": False, "cap_ma": [60, 70], "charge_cap_uc": 50,
+           "first_sessions_half": True, "half_sessions": 2, "sessions_done": 7,
+           "last_program": "quad_acl", "language": "en"}
+    _write(store, settings.SETTINGS_FILE, json.dumps(old))
+    d = store.load_settings()
+    assert store.notices == [] and not os.path.exists(store.path("settings.json.bad"))
+    assert d["contrast"] == 40 and d["cap_ma"] == [60, 70] and d["half_sessions"] == 2
+    assert "language" not in d and "sessions_done" not in d and d["switch_nc"] is False
+    store.save_settings(dict(d, language="en"))     # a stale copy saves too, without the key
+    assert "language" not in json.loads(open(store.path("settings.json")).read())
+
+
+def test_every_setting_is_read_by_the_firmware():
+    # "every setting in the menu does what it says": each key is read somewhere in firmware/
+    root = os.path.join(os.path.dirname(os.path.dirname(__file__)), "firmware")
+    text = ""
+    for name in os.listdir(root):
+        if name.endswith(".py") and name != "settings.py":
+            with open(os.path.join(root, name)) as f:
+                text += f.read()
+    for key in settings.SETTINGS_SCHEMA:
+        assert '"%s"' % key in text, key
+    for key in settings.RETIRED_SETTINGS:
+        assert key not in settings.SETTINGS_SCHEMA

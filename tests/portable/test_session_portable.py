@@ -8,6 +8,12 @@ import session
 TICK = 10
 
 
+
+def _burst_prog():
+    """A burst-triggered program (the EMG-triggered kind): 1 s up, 2.5 s on, 1 s down."""
+    return programs.Program("burst", "Burst", 30, 400, on_s=2.5, off_s=2.5, ramp_up_s=1,
+                            ramp_down_s=1, session_min=30, triggered=True)
+
 def _prog(**kw):
     args = dict(on_s=4, off_s=6, ramp_up_s=2, ramp_down_s=2, session_min=5)
     args.update(kw)
@@ -129,7 +135,8 @@ def test_alternating_ch2_works_while_ch1_rests():
 
 
 def test_reciprocal_ch2_ramps_up_as_ch1_ramps_down():
-    p = programs.preset("shoulder")
+    p = programs.Program("recip", "Recip", 30, 250, on_s=10, off_s=10, session_min=30,
+                         mode="reciprocal")
     s = session.Session(p)
     s.start(0)
     o = s.tick(13000)       # ch1: 2 s up, 10 s on, ramp down 12-14 s
@@ -138,7 +145,7 @@ def test_reciprocal_ch2_ramps_up_as_ch1_ramps_down():
 
 
 def test_triggered_fes_one_burst_per_trigger():
-    s = session.Session(programs.preset("foot_drop"))   # 1 s up, 2.5 s on, 1 s down
+    s = session.Session(_burst_prog())   # 1 s up, 2.5 s on, 1 s down
     s.start(0)
     o = s.tick(500)
     assert o.state == "waiting_trigger" and o.envelope[1] == 0.0
@@ -161,7 +168,7 @@ def test_burst_tens_and_russian_pulse_params():
     s.start(0)
     d = s.tick(61000).pulse[1]       # after the 60 s warm-up
     assert d["rate_hz"] == 2500 and d["burst_count"] == 25 and d["burst_rate_hz"] == 50
-    assert d["phase_us"] == 100
+    assert d["phase_us"] == 198      # 2.5 kHz: current flows 2 x 198 of every 400 us
 
 
 def test_modulated_tens_stays_within_limits():
