@@ -101,10 +101,18 @@ class FakeSup:
     def set_caps(self, st):
         self.log.append(("caps", list(st["cap_ma"])))
 
+    def channel_fault(self, ch):
+        return None
+
+    def rearm_channel(self, ch, t):
+        self.log.append(("rearm", ch))
+        return True
+
 
 class FakeStore:
     def __init__(self):
         self.saved = None
+        self.notices = []
 
     def load_settings(self):
         return {"contrast": 128, "sound": True, "auto_off_min": 10, "keypad_lock": False,
@@ -126,6 +134,9 @@ class FakeDisplay:
 
     def dim(self, level):
         self.dims.append(level)
+
+    def contrast(self, v):
+        pass
 
 
 class FakeFb:
@@ -329,7 +340,7 @@ def test_settings_and_history():
     assert r.store.saved["contrast"] == 192 and r.ui.screen == ui_mod.LIST
     r.press("down")
     r.press("ok")
-    assert r.ui.screen == ui_mod.HISTORY and "#2 tens" in r.text()
+    assert r.ui.screen == ui_mod.HISTORY and "#2 TENS conv" in r.text()
 
 
 def test_render_only_when_changed():
@@ -350,7 +361,8 @@ def test_session_done_goes_to_done_screen():
     assert r.ui.screen == ui_mod.DONE and ("sup.stop", "done") in r.log
 
 
-@pytest.mark.parametrize("mod", ["ui", "screens"])
+@pytest.mark.parametrize("mod", ["ui", "screens", "ui_screen", "ui_screens_menu",
+                                 "ui_screens_program", "ui_screens_run"])
 def test_device_files_compile_with_mpy_cross(mod, tmp_path):
     import os
     import subprocess

@@ -93,7 +93,7 @@ def _lines_fit(r):
 def test_edit_preset_change_rate_and_phase_save_shows_in_list():
     r = Rig()
     r.edit(0)  # Quad ACL: 40 Hz, 300 us
-    assert r.ui.edit.key == "c1" and r.ui.edit.name == "My Quad ACL"
+    assert r.ui.editor.prog.key == "c1" and r.ui.editor.prog.name == "My Quad ACL"
     assert ">Rate  40 Hz" in r.text() and "My Quad ACL" in r.text()
     _lines_fit(r)
     r.press("up")  # 45
@@ -124,7 +124,7 @@ def test_edit_preset_change_rate_and_phase_save_shows_in_list():
         r.press("up")
     r.press("ok")
     r.press("ok", "long")
-    assert r.ui.edit.key == "c2" and r.ui.edit.name != "My Quad ACL"
+    assert r.ui.editor.prog.key == "c2" and r.ui.editor.prog.name != "My Quad ACL"
 
 
 def test_out_of_range_value_is_refused_with_a_message():
@@ -133,25 +133,25 @@ def test_out_of_range_value_is_refused_with_a_message():
     # rate: up to 200 Hz, then refused
     for _ in range(60):
         r.press("up", "repeat")
-    assert r.ui.edit.rate_hz == 200
+    assert r.ui.editor.prog.rate_hz == 200
     assert "! limit reached" in r.text() and ">Rate  200 Hz" in r.text()
     r.press("down")  # any other press clears the message
-    assert "!" not in r.text() and r.ui.edit.rate_hz == 190
+    assert "!" not in r.text() and r.ui.editor.prog.rate_hz == 190
     # ramp down (field 6): 1 s minimum
     for _ in range(5):
         r.press("ok")
     assert r.ui.sel == 5 and ">Ramp- 2 s" in r.text()
     r.press("down")
     r.press("down")
-    assert r.ui.edit.ramp_down_s == 1 and "! limit reached" in r.text()
+    assert r.ui.editor.prog.ramp_down_s == 1 and "! limit reached" in r.text()
     # mode: Quad ACL is 8 on / 32 off: alternating needs off >= 12 s, fits; its copy's mode
     r.press("ok")
     r.press("ok")
     assert ">Mode  sync" in r.text()
     r.press("up")
-    assert r.ui.edit.mode == "alternating" and ">Mode  alternate" in r.text()
+    assert r.ui.editor.prog.mode == "alternating" and ">Mode  alternate" in r.text()
     r.press("up")
-    assert r.ui.edit.mode == "reciprocal" and ">Mode  reciproc." in r.text()
+    assert r.ui.editor.prog.mode == "reciprocal" and ">Mode  reciproc." in r.text()
     _lines_fit(r)
 
 
@@ -161,7 +161,7 @@ def test_mode_needing_a_rest_is_refused_for_a_continuous_program():
     for _ in range(len(ui_mod.EDIT_FIELDS) - 1):
         r.press("ok")
     r.press("up")
-    assert r.ui.edit.mode == "sync" and "! mode not fit" in r.text()
+    assert r.ui.editor.prog.mode == "sync" and "! mode not fit" in r.text()
 
 
 def test_pulse_longer_than_period_is_refused():
@@ -170,7 +170,7 @@ def test_pulse_longer_than_period_is_refused():
     for _ in range(80):
         r.press("up", "repeat")
     # 2 x 200 us + 50 us gap = 450 us: 2200 Hz (454 us) fits, 2250 Hz (444 us) does not
-    assert r.ui.edit.rate_hz == 2200 and "! pulse > period" in r.text()
+    assert r.ui.editor.prog.rate_hz == 2200 and "! pulse > period" in r.text()
     r.press("ok", "long")  # a LONG OK in the editor does nothing
     assert r.ui.screen == ui_mod.EDIT and r.ui.sel == 0
     r.press("back")  # cancel
@@ -185,7 +185,7 @@ def test_back_cancels_with_nothing_saved():
     r.press("ok")
     r.press("down")
     r.press("back")
-    assert r.ui.screen == ui_mod.DETAIL and r.store.saves == 0 and r.ui.edit is None
+    assert r.ui.screen == ui_mod.DETAIL and r.store.saves == 0 and r.ui.editor.prog is None
     assert r.ui.program is P.PRESETS[2] and r.ui.program.rate_hz == 50
     assert len(r.progs) == N_PRESETS
     r.press("back")
@@ -199,9 +199,9 @@ def test_edit_custom_program_edits_itself_and_delete_with_confirm():
         r.press("ok")
     assert r.store.saves == 1 and r.ui.sel == N_PRESETS
     r.press("ok")  # detail of the custom program
-    assert r.ui.program.key == "c1" and "hold bk: delete" in "\n".join(r.ui._detail_lines())
+    assert r.ui.program.key == "c1" and "hold bk: delete" in "\n".join(r.ui.top().rows)
     r.press("ok", "long")
-    assert r.ui.edit.key == "c1" and r.ui.edit is not r.ui.program
+    assert r.ui.editor.prog.key == "c1" and r.ui.editor.prog is not r.ui.program
     r.press("up")  # 45 Hz
     for _ in range(len(ui_mod.EDIT_FIELDS)):
         r.press("ok")
@@ -225,7 +225,7 @@ def test_edit_custom_program_edits_itself_and_delete_with_confirm():
 def test_presets_cannot_be_deleted():
     r = Rig()
     r.open_detail(1)
-    assert "hold bk: delete" not in "\n".join(r.ui._detail_lines())
+    assert "hold bk: delete" not in "\n".join(r.ui.top().rows)
     r.press("back", "long")
     assert r.ui.screen == ui_mod.DETAIL and r.store.deletes == []
 
@@ -242,7 +242,7 @@ def test_locked_keypad_blocks_editing_stop_still_works():
     assert r.ui.locked
     r.press("ok", "long")
     r.press("back", "long")
-    assert r.ui.screen == ui_mod.DETAIL and r.ui.edit is None
+    assert r.ui.screen == ui_mod.DETAIL and r.ui.editor.prog is None
     # locked inside the editor: no value changes, no save
     r.press("lock", "long")
     r.press("ok", "long")
@@ -251,7 +251,7 @@ def test_locked_keypad_blocks_editing_stop_still_works():
     for name in ("up", "down", "ok", "back"):
         r.press(name)
         r.press(name, "long")
-    assert r.ui.screen == ui_mod.EDIT and r.ui.edit.rate_hz == 40 and r.ui.sel == 0
+    assert r.ui.screen == ui_mod.EDIT and r.ui.editor.prog.rate_hz == 40 and r.ui.sel == 0
     assert r.store.saves == 0
     r.press("stop", "down")
     assert ("sup.stop", "stop_button") in r.log

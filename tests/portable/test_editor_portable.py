@@ -31,6 +31,7 @@ class _Sup:
 class _Store:
     def __init__(self):
         self.saved = []
+        self.notices = []
 
     def load_settings(self):
         return {"keypad_lock": False, "auto_off_min": 0}
@@ -74,10 +75,10 @@ def test_editor_on_device_python():
     u.update(2000)
     _press(u, B.OK, B.K_PRESS, 2000)  # Quad ACL detail
     _press(u, B.OK, B.K_LONG, 2100)  # editor
-    assert u.screen == ui.EDIT and u.edit.key == "c1"
+    assert u.screen == ui.EDIT and u.editor.prog.key == "c1"
     for i in range(40):
         _press(u, B.UP, B.K_PRESS, 2200 + i)
-    assert u.edit.rate_hz == 200 and u.edit_msg == "! limit reached"
+    assert u.editor.prog.rate_hz == 200 and u.editor.msg == "! limit reached"
     fb = _Fb()
     assert u.render(fb)
     if _MP:
