@@ -328,12 +328,6 @@ class UI:
             if self.display is not None:
                 self.display.dim(2)
 
-    def _record(self):
-        try:
-            self.store.append_session({"program": self.program.key[:16]})
-        except Exception:
-            pass
-
     # -- drawing -----------------------------------------------------------------------------
     def lines(self):
         """The text of the current screen, one string per text row (at most 8 x 16 chars)."""
