@@ -228,10 +228,10 @@ class App:
         self.sup.emergency_off()
         d = self.display
         d.fill(0)
-        d.text("Sleeping", 0, 8, 1)
-        d.text("output off", 0, 24, 1)
-        d.text("idle %d min" % self.settings.get("auto_off_min", 0), 0, 34, 1)
-        d.text("any key: wake", 0, 52, 1)
+        d.text("Sleeping", 0, 0, 1)
+        d.text("output off", 0, 16, 1)
+        d.text("idle %d min" % self.settings.get("auto_off_min", 0), 0, 24, 1)
+        d.text("any key: wake", 0, 56, 1)
         d.contrast(1)
         d.show()
 

@@ -196,3 +196,35 @@ def test_every_setting_is_read_by_the_firmware():
         assert '"%s"' % key in text, key
     for key in settings.RETIRED_SETTINGS:
         assert key not in settings.SETTINGS_SCHEMA
+
+
+# --- the settings on the whole firmware: auto-off and sound do what the menu says -------------
+
+def _scenario(files, steps, duration):
+    from tests.scenario_harness import run, spec
+    run_obj, r = run(spec(steps, duration, files))
+    return run_obj, r
+
+
+def test_auto_off_shows_the_sleep_screen_after_idle_minutes_and_a_key_wakes():
+    from tests.scenario_harness import Steps, screen_at
+    s = Steps().wait(75000).press("down", gap_ms=1000)
+    _, r = _scenario({"settings.json": json.dumps({"auto_off_min": 1})}, s, s.t)
+    assert "Sleeping" not in screen_at(r, 55000)
+    asleep = screen_at(r, 70000)
+    assert asleep[0].strip() == "Sleeping" and "output off" in asleep
+    assert screen_at(r, s.t)[1] == ">Quad ACL"                  # the press woke it, and only that
+    _, r = _scenario({"settings.json": json.dumps({"auto_off_min": 0})}, Steps().wait(75000),
+                     75000)
+    assert all("Sleeping" not in text for _, text in r["screens"])  # 0 = never
+
+
+@pytest.mark.parametrize("sound", [True, False])
+def test_sound_setting_drives_the_buzzer(sound):
+    from tests.scenario_harness import Steps
+    s = Steps().press("down").wait(500)
+    run_obj, _ = _scenario({"settings.json": json.dumps({"sound": sound})}, s, s.t)
+    w, board = run_obj.trace.boots[0][2], run_obj.trace.boots[0][3]
+    duties = [d for _, d in w.pwm_log.get(board.BUZZER, [])]
+    assert (max(duties or [0]) > 0) == sound
+    assert not duties or duties[-1] == 0                        # and the beep ends
