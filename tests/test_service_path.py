@@ -251,3 +251,45 @@ def test_a_hang_of_the_running_app_still_resets_the_unit(board):
     assert 985 <= resets[0]["t_ms"] - t_hang <= 1005  # 1 s after the last feed (a tick)
     en = res["channels"]["1"]["enabled"]
     assert level_at(en, resets[0]["t_ms"] + 1) is False
+
+
+# ---- on the emulated RP2040: the real MicroPython and its real watchdog -----------------------
+def _chip_version():
+    from host_tools.emuchip import image
+
+    v = image.available_versions()
+    return v[-1] if v else None
+
+
+@pytest.mark.skipif(_chip_version() is None, reason="no MicroPython image for the emulated chip")
+def test_on_the_emulated_rp2040_a_serviced_unit_stays_up_with_its_real_watchdog():
+    """The make-flash image on the real MicroPython (emulated RP2040, host_tools/emuchip): the
+    raw-REPL entry make flash does (ctrl-C, no soft reset) stops the app; 1.5 s later the real
+    watchdog has not reset the chip, the enable never rose and the panel says SERVICE MODE. Then
+    ctrl-D: main.py starts the app again and takes the watchdog over, no reset for 2.5 s.
+    (Firmware from before the service path: the watchdog resets the chip 1 s after ctrl-C.)"""
+    from host_tools.emuchip.board import attach
+    from host_tools.emuchip.chip import boot
+
+    chip = boot(_chip_version())
+    try:
+        b = attach(chip)
+        chip.run(ms=2500)
+        assert ocr(b.oled.pixels())[0] == "Programs"
+        c0 = chip.cycles
+        service = chip.exec("print(globals().get('SERVICE_MODE'))").strip()
+        chip.run(ms=1500)  # the app's watchdog would have fired 1 s after its last feed
+        assert b.resets == []
+        assert service == "True"
+        assert [lv for c, lv in b.world.gpio.edges[9] if c >= c0 and lv] == []
+        screen = ocr(b.oled.pixels())
+        assert screen[0] == "SERVICE MODE" and "OUTPUT OFF" in screen
+        chip._raw = False  # leave the raw REPL (ctrl-B), then soft-reset from the friendly one
+        chip._send(b"\x02", 30)
+        chip.run(ms=50)
+        chip._send(b"\x04", 30)
+        chip.run(ms=2500)
+        assert b.resets == []
+        assert ocr(b.oled.pixels())[0] == "Programs"
+    finally:
+        chip.close()
