@@ -238,6 +238,24 @@ def test_ctrl_c_during_stimulation_output_off_and_the_unit_stays_up(board):
 
 
 @pytest.mark.parametrize("board", BOARDS)
+def test_ctrl_c_at_the_error_screen_keeps_the_unit_up(board, capsys):
+    """After a crash the error screen waits for OK, feeding the watchdog; ctrl-C there (make
+    logs, to fetch crash.log) gives service mode too, not a watchdog reset 1 s later."""
+    st = stimulating(board)
+    t_crash = st.t
+    st.add(crash=True)
+    t_int = t_crash + 2000
+    r, res = sim_runs.run(spec(st, t_int + 4000, board=board), interrupt_ms=t_int)
+    assert "ERROR" in screen_at(res, t_int - 1)
+    assert not events(res, "reset")
+    assert "SERVICE MODE" in screen_at(res, t_int + 3000)
+    assert [on for t, on in res["channels"]["1"]["enabled"] if t >= t_crash] == [False]
+    out = capsys.readouterr().out
+    assert "the app stopped on an error; output off; the traceback is in /crash.log:" in out
+    assert "RuntimeError: fault injected by the scenario" in out  # the traceback, on the console
+
+
+@pytest.mark.parametrize("board", BOARDS)
 def test_a_hang_of_the_running_app_still_resets_the_unit(board):
     """The service timer is armed only after ctrl-C has ended the loop: a loop that hangs is fed
     by nothing and the watchdog resets the unit, output off (mutant: arming the timer when the
