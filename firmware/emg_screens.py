@@ -2,9 +2,9 @@
 # draws them). Graphics only: the live envelope bar with its threshold line, the session peak
 # mark, the "at threshold" mark. Nothing here allocates.
 #
-#   bar rows 40-55 (text rows 5-6, ticks included):  |#########      :   |   |   = threshold line (full height),
-#                                    peak: a short tick above and below the bar; at threshold: the
-#                                    bar's outline is doubled.
+#   the live bar sits in text rows 5-6 (y 40-55, ticks included):  |#########   :   |   |
+#   ":" the threshold line (full height), a short tick above and below the bar at the session
+#   peak; at threshold the bar's outline is doubled.
 from micropython import const
 
 BAR_X = const(0)

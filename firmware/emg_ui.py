@@ -132,11 +132,12 @@ class EmgControl:
         # EMG-triggered program
         if (session is not None and session.running and is_emg_program(session.program)
                 and self.calibrated):
-            if self._session is not session:
+            t = self.trigger
+            if self._session is not session or t is None:
                 self._session = session
-                self.trigger = es.EmgTrigger(session, self.rest_uv, self.max_uv, self.pct)
-                self.trigger.attach(now_ms)
-            self.trigger.tick(now_ms, env, fault)
+                t = self.trigger = es.EmgTrigger(session, self.rest_uv, self.max_uv, self.pct)
+                t.attach(now_ms)
+            t.tick(now_ms, env, fault)
         elif self._session is not None:
             self._session_over()
         if self.open_:

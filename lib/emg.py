@@ -166,7 +166,7 @@ class Emg:
             self._slots[i] = plan.burst_slots
         self._slot[i] = 0
         self._frac[i] = 0
-        self._next[i] = t_us
+        self._next[i] = t_us  # pyright: ignore[reportCallIssue, reportArgumentType]  (an int)
         self._plans[i] = plan
         self._on[i] = 1
 
@@ -179,6 +179,8 @@ class Emg:
                 e = engines[i]
                 p = e.plan
                 q = self._plans[i]
+                if q is None or p is None:
+                    continue
                 if p is not q and not (p.period_cycles == q.period_cycles
                                        and p.burst_slots == q.burst_slots
                                        and p.burst_count == q.burst_count
@@ -222,7 +224,7 @@ class Emg:
                         f -= self._hz[i]
                         step += 1
                     self._frac[i] = f
-                    nxt = time.ticks_add(nxt, step)
+                    nxt = time.ticks_add(nxt, step)  # pyright: ignore[reportArgumentType]
                     sl += 1
                     if sl >= self._slots[i]:
                         sl = 0

@@ -4,13 +4,10 @@ the mode logic of firmware/emg_session.py (calibration, EMG-triggered stimulatio
 adaptive threshold, biofeedback)."""
 import pytest
 
-from tests import device_path  # noqa: F401
 from tests.emg_harness import EmgRig, import_device
 
-import programs
-import session as session_mod
-
-
+programs = import_device("programs")
+session_mod = import_device("session")
 es = import_device("emg_session")
 
 BOARDS = ("pico", "esp32")
@@ -40,7 +37,7 @@ def test_envelope_follows_the_muscle_in_uv(board):
         r.muscle.effort(uv, 1000)
         r.run_ms(300)
         envs = []
-        r.run_ms(500, lambda rig: envs.append(rig.emg.envelope_uv))
+        r.run_ms(500, lambda rig, envs=envs: envs.append(rig.emg.envelope_uv))
         got = sum(envs) / len(envs)  # the envelope's mean over 50 ticks
         assert abs(got - (uv + 3)) <= 0.06 * uv + 2, (uv, got)
         r.run_ms(1000)
