@@ -3,6 +3,7 @@ boards (firmware/main.py on the simulated Pico with its PIO engine, and on the s
 its RMT engine). Every test here failed on the firmware before the fix (commit 6279144); the
 assertions read what a user would notice: the enable pin, the DAC record, the pulse edges, the
 text on the OLED and the flash."""
+# ruff: noqa: I001  (device modules import after tests.device_path puts firmware/ on sys.path)
 import json
 
 import pytest
@@ -22,10 +23,15 @@ from tests.scenario_harness import (
     spec,
 )
 
+from tests import device_path  # noqa: E402, F401  (firmware/ on sys.path)
+import programs  # noqa: E402
+
+N_PRESETS = len(programs.PRESETS)  # custom programs and Settings come after the presets
+
 FULL = {"settings.json": json.dumps({"first_sessions_half": False})}
 TENS_ACU = 10  # preset index: 2 Hz continuous, 200 us, 2 s ramp
 QUAD_ACL = 0  # preset index: 40 Hz, 60 s warm-up at 5 Hz
-CUSTOM = 15  # the first custom program, after the 15 presets
+CUSTOM = N_PRESETS  # the first custom program, after the presets
 
 
 @pytest.fixture(autouse=True, params=["pico", "esp32"])
@@ -318,8 +324,8 @@ def test_clinician_lock_keeps_the_caps():
     files = {"settings.json": json.dumps({"first_sessions_half": False, "clinician_lock": True,
                                           "cap_ma": [8, 100]})}
     s = Steps()
-    for _ in range(15):
-        s.press("down", gap_ms=200)  # Settings, after the 15 presets
+    for _ in range(CUSTOM):
+        s.press("down", gap_ms=200)  # Settings, after the presets
     s.press("ok", gap_ms=400)
     for _ in range(4):
         s.press("down", gap_ms=200)  # Cap ch1

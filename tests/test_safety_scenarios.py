@@ -2,6 +2,7 @@
 Pico, buttons are pressed with bouncing contacts, faults are injected, and the assertions read the
 trace: the DAC record (what the output stage set, through the board calibration), the enable and
 LED pins, the pulse edges, the text on the visible OLED frame and the flash contents."""
+# ruff: noqa: I001  (device modules import after tests.device_path puts firmware/ on sys.path)
 import json
 import math
 
@@ -21,6 +22,11 @@ from tests.scenario_harness import (
     screen_text_between,
     spec,
 )
+
+from tests import device_path  # noqa: E402, F401  (firmware/ on sys.path)
+import programs  # noqa: E402
+
+N_PRESETS = len(programs.PRESETS)  # custom programs and Settings come after the presets
 
 FULL = {"settings.json": json.dumps({"first_sessions_half": False})}
 
@@ -275,7 +281,7 @@ SHORT = {"key": "short", "name": "Short test", "rate_hz": 50, "phase_us": 250, "
 def test_rule8_session_ends_by_itself_with_its_ramp_down():
     files = dict(FULL)
     files["programs.json"] = json.dumps([SHORT])
-    s = Steps().start_program(15)  # after the 15 presets
+    s = Steps().start_program(N_PRESETS)  # after the presets
     t_start = s.t
     s.raise_level(10)
     _, r = run(spec(s, t_start + 66000, files))
