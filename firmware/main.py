@@ -17,18 +17,19 @@ import sys
 import machine
 import micropython
 from machine import I2C, WDT, Pin, Timer
+from micropython import const
 
 import board_config
 
 CRASH_LOG = "crash.log"
 CRASH_LOG_MAX = 8192  # bytes kept: the newest tracebacks
-SERVICE_FEED_MS = 100  # the watchdog fed this often while the REPL is in use
-SERVICE_WDT_MS = 8000  # its timeout meanwhile (the RP2040 allows up to 8388 ms)
+SERVICE_FEED_MS = const(100)  # the watchdog fed this often while the REPL is in use
+SERVICE_WDT_MS = const(8000)  # its timeout meanwhile (the RP2040 allows up to 8388 ms)
 SSD1306_NOP = b"\x00\xe3"  # control byte (command) + NOP: a harmless probe of the display
 # LED on/off times (ms) of the no-display fault: three short flashes, then a pause (1.5 s)
 FAULT_BLINK_MS = (100, 150, 100, 150, 100, 900)
-FAULT_REPEAT_S = 10  # the console line again this often, for a terminal opened later
-FAULT_POLL_MS = 50  # OK is read this often meanwhile
+FAULT_REPEAT_S = const(10)  # the console line again this often, for a terminal opened later
+FAULT_POLL_MS = const(50)  # OK is read this often meanwhile
 
 SERVICE_MODE = False  # True once the app stopped for the REPL (the host tools read it)
 service_timer = None
