@@ -8,7 +8,7 @@ STAMP   := $(VENV)/.installed
 DEVICE_DIRS := firmware lib board_config
 OUT     ?= out
 
-.PHONY: all venv test test-long test-cpython test-micropython mpy-cross lint capture bench clean demo sim flash repl logs backup restore virtual-device
+.PHONY: all venv test test-long test-cpython test-micropython mpy-cross lint capture bench clean demo sim flash repl logs backup restore virtual-device virtual-device-unix
 
 all: test
 
@@ -103,7 +103,13 @@ backup: $(STAMP)
 restore: $(STAMP)
 	$(PYTHON) -m host_tools.flash restore $(FLASH_ARGS) --out $(BACKUP)
 
-# A virtual board: the real MicroPython unix port with the simulated pins on a pseudo-terminal;
-# prints its port for `make flash PORT=...` (host_tools/virtual_device.py).
+# A virtual board: the emulated Pico (rp2040py) running the real MicroPython image on a
+# pseudo-terminal, with the board around it (host_tools/chip_device.py); prints its port for
+# `make flash PORT=...`; the app runs after the reset at the end of make flash. Slow (the app
+# runs at about 0.05x real time). virtual-device-unix: the fast one, the MicroPython unix port
+# with the simulated pins (host_tools/virtual_device.py).
 virtual-device: $(STAMP)
+	$(PYTHON) -m host_tools.chip_device --dir $(OUT)/chip-device
+
+virtual-device-unix: $(STAMP)
 	$(PYTHON) -m host_tools.virtual_device --dir $(OUT)/virtual-device
