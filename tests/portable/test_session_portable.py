@@ -8,11 +8,11 @@ import session
 TICK = 10
 
 
-
 def _burst_prog():
     """A burst-triggered program (the EMG-triggered kind): 1 s up, 2.5 s on, 1 s down."""
     return programs.Program("burst", "Burst", 30, 400, on_s=2.5, off_s=2.5, ramp_up_s=1,
                             ramp_down_s=1, session_min=30, triggered=True)
+
 
 def _prog(**kw):
     args = dict(on_s=4, off_s=6, ramp_up_s=2, ramp_down_s=2, session_min=5)
@@ -232,3 +232,35 @@ def test_ticks_wraparound():
     s.start(start)
     o = s.tick(later)
     assert o.state == "on" and o.elapsed_ms == 3000
+
+
+def test_gait_and_hold_ticks_allocate_nothing_when_flat():
+    # on MicroPython floats are boxed: the switch modes' flat parts (waiting, on) must allocate
+    # nothing per tick (ramps may); on CPython only the behaviour half runs
+    import gc
+    mp = hasattr(gc, "mem_alloc")
+    gait = programs.Program("g", "G", 30, 400, on_s=2, off_s=0, ramp_up_s=0.2,
+                            ramp_down_s=0.2, session_min=5, trigger="gait", extend_ms=150)
+    hold = programs.Program("h", "H", 35, 300, on_s=10, off_s=0, ramp_up_s=1, ramp_down_s=1,
+                            session_min=5, trigger="hold")
+    for prog, pressed_on in ((gait, False), (hold, True)):
+        for scale in (1.0, 0.5):
+            s = session.Session(prog, intensity_scale=scale)
+            s.start(0)
+            worst = {}
+            for t in range(0, 4000, TICK):
+                on = 1000 <= t < 2500
+                s.set_input(t, pressed_on if on else not pressed_on)
+                if mp:
+                    gc.collect()
+                    gc.disable()
+                    m0 = gc.mem_alloc()
+                o = s.tick(t)
+                a = gc.mem_alloc() - m0 if mp else 0
+                if mp:
+                    gc.enable()
+                st = o.state
+                if st in ("on", "waiting_trigger"):
+                    worst[st] = max(worst.get(st, 0), a)
+            assert set(worst) == {"on", "waiting_trigger"}, worst
+            assert worst["on"] == 0 and worst["waiting_trigger"] == 0, (prog.key, scale, worst)
