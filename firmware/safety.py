@@ -355,6 +355,12 @@ class SafetySupervisor:
     def delivered_ma(self, ch):
         return self._cmd[ch]
 
+    def played_ma(self, ch):
+        """What the DAC plays now (the command rounded down to its step), mA: the current that
+        flows while the current sense confirms it (the run screen shows it). The float object
+        itself, unchanged while the amplitude is: comparing it allocates nothing."""
+        return self._played[ch]
+
     def peak_ma(self, ch):
         return self._peak_ma[ch]
 

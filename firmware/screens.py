@@ -1,5 +1,5 @@
 # Drawing on the 128x64 framebuf: 8x8 font text, 16 characters x 8 lines, plus the few graphics
-# of the run screen (intensity bars, battery icon, output-active mark, lock mark).
+# of the run screen (battery icon, output-active mark, lock mark), bars and inverted rows.
 #
 # The UI (ui.py) decides what the lines say; this module only puts pixels in the framebuffer.
 # Nothing here allocates except the text strings the UI hands over.
@@ -63,15 +63,9 @@ def lock_mark(fb, x, y):
     fb.fill_rect(x, y + 3, 7, 5, 1)
 
 
-def run_graphics(fb, levels_x10, cap_ma, selected, battery_pct, output_on, locked,
-                 stopped=None):
-    """Bars for channel 1 and 2 on text rows 3 and 4 (right half), icons on row 0. A channel
-    stopped by a fault (stopped[ch] true) has no bar: its row is text ("1 no electrode")."""
-    for ch in (1, 2):
-        if stopped is not None and stopped[ch]:
-            continue
-        y = (2 + ch) * 8 + 1
-        bar(fb, 72, y, 56, 6, levels_x10[ch], cap_ma[ch] * 10)
+def run_graphics(fb, selected, battery_pct, output_on, locked):
+    """The icons of the run screen on row 0: battery, output-active mark, lock. (Rows 3-4 are
+    text: the current flowing and the level set per channel.)"""
     battery(fb, 116, 0, battery_pct)
     if output_on:
         output_mark(fb, 100, 0)

@@ -56,6 +56,19 @@ _ALERT_TEXT = {
 _ALERT_DETAIL = {
     "stop_held": "release it first",
 }
+# what to do about a fault during a session (rows 5-6 of the alert): a channel stopped on its
+# own (the other one still running) restarts with UP on the run screen; after a stop of the whole
+# output, OK on the pause screen starts both channels again from 0 mA
+_HOW_CHANNEL = {
+    "open_circuit": ("fix electrode,", "ok, up: restart"),
+    "cannot_reach_current": ("wet/bigger pads,", "ok, up: restart"),
+}
+_HOW_STOPPED = {
+    "usb_power": ("unplug USB,", "ok, ok: resume"),
+    "low_battery": ("charge battery:", "output stopped"),
+    "stop_held": ("release STOP,", "ok, ok: resume"),
+}
+_HOW_RESUME = ("all stopped:", "ok, ok: resume")
 _SIG = const(6)
 
 __all__ = ("UI", "VERSION", "SCREEN_NAMES", "EDIT_FIELDS", "STEP_MA", "SPLASH", "LIST", "DETAIL",
@@ -145,6 +158,7 @@ class UI:
                 self.list.uncover()
         elif req == DISMISS:
             self.sup.acknowledge()
+            title = self.alert.title
             if st[-1] is self.alert and len(st) > 1:
                 st.pop()
             if self.session is not None:
@@ -153,6 +167,8 @@ class UI:
                     self._nav(replace(want))
                 else:
                     st[-1].uncover()
+                if want == PAUSE:
+                    self._screens[PAUSE].cause = title  # the output stopped: why
             else:
                 self._nav(HOME)
         elif req & PUSH:
@@ -164,12 +180,13 @@ class UI:
             scr.enter()
             st[-1] = scr
 
-    def show_alert(self, title, detail):
+    def show_alert(self, title, detail, how=None):
         """An alert over whatever is shown (one at a time: a newer one replaces its text). It
         wakes a dimmed screen."""
         a = self.alert
         a.title = title
         a.detail = detail
+        a.how = how
         if self._stack[-1] is not a:
             a.enter()
             self._stack.append(a)
@@ -181,7 +198,13 @@ class UI:
         title = _ALERT_TEXT.get(kind, kind[:16])
         ch = fault.channel
         detail = ("channel %d" % ch) if ch else _ALERT_DETAIL.get(kind, "")
-        self.show_alert(title, detail)
+        how = None
+        if self.session is not None:
+            if self.sup.state == "running":
+                how = _HOW_CHANNEL.get(kind)  # (a warning: nothing to do)
+            else:
+                how = _HOW_STOPPED.get(kind, _HOW_RESUME)
+        self.show_alert(title, detail, how)
 
     # -- events ------------------------------------------------------------------------------
     def handle(self, ev, now_ms):

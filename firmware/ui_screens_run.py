@@ -4,14 +4,18 @@
 # supervisor.set_user_level, which bounds rises itself (SAFETY rule 3). Starting, pausing,
 # resuming and ending a session are the navigator's (ui.py), so every path does them alike.
 from micropython import const
+import time
 
 import buttons as B
 import screens
+import session
 from ui_screen import (ALERT, BACK, CHECK, DISMISS, DONE, HOME, PAUSE, RUN, STAY, Screen, mmss,
-                       replace)
+                       num, replace)
 
 STEP_MA = 1  # one press = 1 mA (SAFETY rule 3)
-_RUN_SIG = const(8)
+REDRAW_MS = const(200)  # a current that moves (a ramp) is redrawn at most 5 times a second
+_RUN_SIG = const(10)
+_STATE_TEXT = {"waiting_trigger": "waiting"}
 
 # a stopped channel on the run screen (12 characters after "1 ")
 CH_FAULT_TEXT = {
@@ -19,10 +23,6 @@ CH_FAULT_TEXT = {
     "cannot_reach_current": "cannot reach",
     "over_current": "over current",
 }
-
-
-def _fmt_ma(x10):
-    return "%3d.%dmA" % (x10 // 10, x10 % 10)
 
 
 class CheckScreen(Screen):
@@ -48,17 +48,25 @@ class CheckScreen(Screen):
 
 
 class RunScreen(Screen):
+    """Per channel the current flowing (what the DAC plays, confirmed by the current sense:
+    otherwise the channel stops with a fault) beside the level set, and the factor between them
+    when one applies (warm-up or cool-down, the first sessions). A channel stopped by a fault has
+    its row inverted, saying why, and the last row says how to restart it."""
     SID = RUN
 
     def __init__(self, ui):
         Screen.__init__(self, ui)
         self.ch = 1  # the channel UP/DOWN act on
+        self.emg = False  # an EMG-triggered program: row 5 is the EMG's
         self._sig = [None] * _RUN_SIG
+        self._drawn_ms = 0
 
     def enter(self):
         Screen.enter(self)
         for i in range(_RUN_SIG):
             self._sig[i] = None
+        p = self.ui.program
+        self.emg = self.ui.emg is not None and p is not None and p.key.startswith("emg_")
 
     def on_button(self, btn, kind, now_ms):
         if kind == B.K_LONG:
@@ -86,41 +94,71 @@ class RunScreen(Screen):
 
     def changed(self):
         """What the run screen shows, compared without allocating: the countdowns (seconds),
-        the phase, the levels (the float objects themselves: comparing allocates nothing,
-        scaling would), the battery, a channel stopped by a fault (the kind strings)."""
+        the phase, the levels and the current flowing (the float objects themselves: comparing
+        allocates nothing, scaling would), the battery, a channel stopped by a fault (the kind
+        strings). The current alone (a ramp) redraws at most every REDRAW_MS."""
         ui = self.ui
         sup = ui.sup
         g = self._sig
         out = ui.out
-        changed = False
+        now = False
         if out is not None:
             v = (out.countdown_ms + 999) // 1000
             if g[0] != v:
                 g[0] = v
-                changed = True
+                now = True
             v = (out.remaining_ms + 999) // 1000
             if g[1] != v:
                 g[1] = v
-                changed = True
+                now = True
             if g[2] is not out.state:
                 g[2] = out.state
-                changed = True
+                now = True
         v = ui.battery_pct()
         if g[3] != v:
             g[3] = v
-            changed = True
+            now = True
+        soon = False
         i = 4
         for ch in range(1, ui.channels + 1):
             v = sup.user_level(ch)
             if g[i] is not v:
                 g[i] = v
-                changed = True
+                now = True
             v = sup.channel_fault(ch)
             if g[i + 1] is not v:
                 g[i + 1] = v
-                changed = True
-            i += 2
-        return changed
+                now = True
+            if g[i + 2] is not sup.played_ma(ch):
+                soon = True
+            i += 3
+        if self.emg and ui.emg.wants_redraw(False, True):
+            now = True
+        if not now:
+            if not soon or time.ticks_diff(ui.now_ms, self._drawn_ms) < REDRAW_MS:
+                return False
+        i = 6
+        for ch in range(1, ui.channels + 1):
+            g[i] = sup.played_ma(ch)
+            i += 3
+        self._drawn_ms = ui.now_ms
+        return True
+
+    def factor(self):
+        """The factor between the level set and the current (x0.5 in the warm-up, x0.5 in the
+        first sessions, both: x0.25) and what it is called; ("", 1) when none."""
+        ui = self.ui
+        s = ui.session
+        out = ui.out
+        f = 1.0
+        name = ""
+        if out is not None and (out.state == "warmup" or out.state == "cooldown"):
+            f = session.WARMUP_ENVELOPE
+            name = "warm-up" if out.state == "warmup" else "cool-down"
+        if s is not None and s.scale < 1:
+            f = f * s.scale
+            name = (name[:4] + "+1st") if name else "1st sess."
+        return name, f
 
     def lines(self):
         ui = self.ui
@@ -128,21 +166,33 @@ class RunScreen(Screen):
         out = ui.out
         lines = [ui.program.name[:10], "", "", "", "", "", "", ""]
         if out is not None:
-            lines[1] = "%-8s %3ds" % (out.state[:8], (out.countdown_ms + 999) // 1000)
+            st = _STATE_TEXT.get(out.state, out.state)
+            lines[1] = "%-8s %3ds" % (st[:8], (out.countdown_ms + 999) // 1000)
             lines[2] = "left  " + mmss(out.remaining_ms)
+        other = 0  # a stopped channel that is not the selected one
         for ch in range(1, ui.channels + 1):
             head = "%s%d" % (">" if ch == self.ch else " ", ch)
             f = sup.channel_fault(ch)
             if f is not None:
                 lines[2 + ch] = head + " " + CH_FAULT_TEXT.get(f, f[:12])
+                if ch != self.ch:
+                    other = ch
             else:
-                x10 = int(sup.user_level(ch) * 10 + 0.5)
-                lines[2 + ch] = head + _fmt_ma(x10)
-        lines[6] = "bat %d%%" % ui.battery_pct()
+                lines[2 + ch] = "%s%5.1fmA of%4s" % (head, sup.played_ma(ch),
+                                                    num(sup.user_level(ch)))
+        if self.emg:
+            lines[5] = ui.emg.run_line()
+        # row 6: the factor when one applies, else the battery (its icon is on row 0 anyway).
+        # Row 5 stays blank otherwise: an alert over this screen then changes 7 of the 8 pages,
+        # not 8 (each page is ~3 ms of I2C in which the loop waits: docs/performance.md)
+        name, f = self.factor()
+        lines[6] = ("%s x%s" % (name, num(f))) if name else "bat %d%%" % ui.battery_pct()
         if ui.locked:
             lines[7] = "LOCKED"
         elif sup.channel_fault(self.ch) is not None:
             lines[7] = "up: restart ch%d" % self.ch
+        elif other:
+            lines[7] = "ch%d: ok, then up" % other
         else:
             lines[7] = "+/- ok:ch bk:||"
         return lines
@@ -152,18 +202,27 @@ class RunScreen(Screen):
         sup = ui.sup
         lines = self.lines()
         screens.text_lines(fb, lines)
-        two = ui.channels > 1
-        lv = [0, int(sup.user_level(1) * 10), int(sup.user_level(2) * 10) if two else 0]
-        cap = [0] + list(ui.settings.get("cap_ma", [100, 100]))
-        stopped = [False, sup.channel_fault(1) is not None,
-                   two and sup.channel_fault(2) is not None]
-        screens.run_graphics(fb, lv, cap, self.ch, ui.battery_pct(), sup.state == "running",
-                             ui.locked, stopped)
+        for ch in range(1, ui.channels + 1):
+            if sup.channel_fault(ch) is not None:
+                screens.text_inverted(fb, lines[2 + ch], 2 + ch)  # the mark of a stopped channel
+        screens.run_graphics(fb, self.ch, ui.battery_pct(), sup.state == "running", ui.locked)
+        if self.emg:
+            ui.emg.draw_run(fb)
         return lines
 
 
 class PauseScreen(Screen):
+    """BACK on the run screen, or a fault that stopped the whole output (its name on row 2): OK
+    starts the output again with both channels at 0 mA."""
     SID = PAUSE
+
+    def __init__(self, ui):
+        Screen.__init__(self, ui)
+        self.cause = ""
+
+    def enter(self):
+        Screen.enter(self)
+        self.cause = ""
 
     def on_button(self, btn, kind, now_ms):
         if kind == B.K_LONG:
@@ -177,8 +236,8 @@ class PauseScreen(Screen):
         return STAY
 
     def lines(self):
-        return ["Paused", self.ui.program.name[:16], "", "Intensity is 0", "on resume", "",
-                "ok: resume", "back: end"]
+        return ["Paused", self.ui.program.name[:16], ("! " + self.cause)[:16] if self.cause else "",
+                "Intensity is 0", "on resume", "", "ok: resume", "back: end"]
 
 
 class AlertScreen(Screen):
@@ -191,6 +250,7 @@ class AlertScreen(Screen):
         Screen.__init__(self, ui)
         self.title = ""
         self.detail = ""
+        self.how = None  # two rows: what to do about it, or None
 
     def on_button(self, btn, kind, now_ms):
         if kind != B.K_LONG and (btn == B.OK or btn == B.BACK):
@@ -198,7 +258,10 @@ class AlertScreen(Screen):
         return STAY
 
     def lines(self):
-        return ["! ALERT !", "", self.title[:16], self.detail[:16], "", "", "", "ok: dismiss"]
+        # rows 5-6 blank, as on the run screen: an alert over it sends 7 pages, not 8
+        h = self.how
+        return ["! ALERT !", self.title[:16], self.detail[:16], h[0] if h else "",
+                h[1] if h else "", "", "", "ok: dismiss"]
 
 
 class DoneScreen(Screen):

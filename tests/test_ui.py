@@ -34,10 +34,11 @@ class Out:
 
 
 class FakeSession:
-    def __init__(self, program, log):
+    def __init__(self, program, log, scale=1.0):
         self.program = program
         self.log = log
         self.out = Out()
+        self.scale = scale
 
     def start(self, t):
         self.log.append(("session.start", t))
@@ -68,9 +69,14 @@ class FakeSup:
         self.state = "idle"
         self.faults = []
         self.refuse = None
+        self.played = {1: 0.0, 2: 0.0}  # what the DAC plays (set by the tests)
+        self.ch_faults = {1: None, 2: None}
 
     def user_level(self, ch):
         return self.levels[ch]
+
+    def played_ma(self, ch):
+        return self.played[ch]
 
     def set_user_level(self, ch, ma, t):
         self.log.append(("level", ch, ma))
@@ -102,7 +108,7 @@ class FakeSup:
         self.log.append(("caps", list(st["cap_ma"])))
 
     def channel_fault(self, ch):
-        return None
+        return self.ch_faults[ch]
 
     def rearm_channel(self, ch, t):
         self.log.append(("rearm", ch))
@@ -142,12 +148,16 @@ class FakeDisplay:
 class FakeFb:
     def __init__(self):
         self.texts = []
+        self.inverted = []  # text rows drawn dark on light (a highlight, a stopped channel)
 
     def fill(self, c):
         self.texts = []
+        self.inverted = []
 
     def text(self, s, x, y, c=1):
         self.texts.append((y // 8, s))
+        if c == 0:
+            self.inverted.append((y // 8, s))
 
     def fill_rect(self, *a):
         pass
@@ -228,7 +238,7 @@ def test_detail_scroll_and_check_then_run():
     r.press("ok")
     assert r.ui.screen == ui_mod.RUN
     assert ("session.start", r.t) in r.log and ("sup.start",) in r.log
-    assert "left  10:00" in r.text() and "on" in r.text() and ">1  0.0mA" in r.text()
+    assert "left  10:00" in r.text() and "on" in r.text() and ">1  0.0mA of   0" in r.text()
 
 
 def test_run_screen_intensity_channel_pause_resume():
@@ -240,7 +250,7 @@ def test_run_screen_intensity_channel_pause_resume():
     r.press("ok")  # channel 2
     r.press("up")
     assert r.sup.levels == {1: 2, 2: 1}
-    assert ">2  1.0mA" in r.text()
+    assert ">2  0.0mA of   1" in r.text()
     r.press("down")
     assert r.sup.levels[2] == 0
     r.press("back")
@@ -384,3 +394,137 @@ def test_auto_off_request_only_without_session():
     to_run(r2)
     r2.wait(11 * 60000)
     assert not r2.ui.power_off_requested
+
+
+# --- issue 12: alerts wake the screen, stopped channels, the current flowing ----------------------
+
+def test_alert_on_a_dimmed_screen_wakes_it_and_the_first_ok_acts():
+    r = Rig()
+    to_run(r)
+    r.wait(31000)
+    assert r.ui.dimmed and r.display.dims[-1] == 2
+    r.sup.faults.append(FakeFault("over_current", 1))
+    r.sup.state = "fault"
+    r.wait(10)
+    assert r.ui.screen == ui_mod.ALERT and not r.ui.dimmed and r.display.dims[-1] == 0
+    r.press("ok")  # acts: the alert goes (before: this press only woke the screen)
+    assert ("ack",) in r.log and r.ui.screen == ui_mod.PAUSE
+    assert "! Over current" in r.text() and "ok: resume" in r.text()
+
+
+def test_a_dimmed_alert_still_answers_the_first_ok():
+    r = Rig()
+    r.sup.refuse = "usb_power"
+    r.wait(2000)
+    for _ in range(3):
+        r.press("ok")
+    assert r.ui.screen == ui_mod.ALERT
+    r.wait(31000)
+    assert r.ui.dimmed
+    r.press("ok")
+    assert not r.ui.dimmed and r.ui.screen == ui_mod.LIST and ("ack",) in r.log
+
+
+@pytest.mark.parametrize("kind,row", [("open_circuit", "no electrode"),
+                                      ("cannot_reach_current", "cannot reach")])
+def test_stopped_channel_is_marked_and_the_screen_says_how_to_restart_it(kind, row):
+    r = Rig()
+    to_run(r)
+    fb = FakeFb()
+    r.sup.faults.append(FakeFault(kind, 2))
+    r.sup.ch_faults[2] = kind
+    r.wait(10)
+    text = r.text()
+    assert r.ui.screen == ui_mod.ALERT and "channel 2" in text and "ok, up: restart" in text
+    r.press("ok")
+    assert r.ui.screen == ui_mod.RUN
+    assert r.ui.render(fb)
+    assert (4, " 2 " + row) in fb.inverted  # the mark: the row drawn inverted
+    assert not [t for t in fb.inverted if t[0] == 3]  # channel 1 runs on, not marked
+    assert r.ui.lines()[7] == "ch2: ok, then up"
+    r.press("up")  # channel 1 selected: a level step, no restart of channel 2
+    assert ("rearm", 2) not in r.log and r.sup.levels[1] == 1
+    r.press("ok")
+    assert r.ui.lines()[7] == "up: restart ch2"
+    r.press("up")
+    assert ("rearm", 2) in r.log
+
+
+def test_whole_output_stop_names_the_fault_on_the_pause_screen_and_ok_resumes():
+    for kind, title in (("over_current", "Over current"), ("timing_missed", "Timing fault")):
+        r = Rig()
+        to_run(r)
+        r.sup.faults.append(FakeFault(kind, 0))
+        r.sup.state = "fault"
+        r.wait(10)
+        assert "all stopped:" in r.text() and "ok, ok: resume" in r.text()
+        r.press("ok")
+        assert r.ui.screen == ui_mod.PAUSE and ("! " + title) in r.text()
+        r.press("ok")
+        assert r.ui.screen == ui_mod.RUN and r.log[-1] == ("sup.start",)
+
+
+def test_run_screen_shows_the_current_flowing_beside_the_level_and_names_the_factor():
+    log = []
+    r = Rig()
+    r.ui.session_factory = lambda p: FakeSession(p, log, scale=0.5)  # first sessions: half
+    to_run(r)
+    for _ in range(12):
+        r.press("up")
+    r.ui.session.out = Out(state="warmup", countdown_ms=40000)
+    r.sup.played[1] = 3.0  # 12 mA x 0.5 (warm-up) x 0.5 (first sessions)
+    r.wait(10)
+    lines = r.ui.lines()
+    assert lines[3] == ">1  3.0mA of  12" and lines[6] == "warm+1st x0.25", lines
+    r.ui.session.out = Out(state="on")
+    r.sup.played[1] = 6.0
+    r.wait(10)
+    lines = r.ui.lines()
+    assert lines[3] == ">1  6.0mA of  12" and lines[6] == "1st sess. x0.5", lines
+    r.ui.session.scale = 1.0
+    r.ui.session.out = Out(state="cooldown")
+    r.sup.played[1] = 6.0
+    r.wait(10)
+    assert r.ui.lines()[6] == "cool-down x0.5"
+
+
+def test_a_moving_current_redraws_at_most_five_times_a_second():
+    r = Rig()
+    to_run(r)
+    fb = FakeFb()
+    r.ui.render(fb)
+    draws = 0
+    for i in range(100):  # a ramp: a new current every 10 ms tick for one second
+        r.sup.played[1] = i * 0.1
+        r.wait(10)
+        draws += r.ui.render(fb)
+    assert 4 <= draws <= 6, draws
+    r.sup.played[1] = 42.0
+    r.wait(10)
+    r.ui.render(fb)
+    r.wait(200)
+    assert r.ui.render(fb) and (3, ">1 42.0mA of   0") in fb.texts  # the last value shows
+
+
+@pytest.mark.parametrize("board", ["pico", "esp32"])
+def test_scenario_screen_ma_equals_the_delivered_current_with_warmup_and_first_sessions(board):
+    """Quad ACL (60 s warm-up at x0.5) in a first session (x0.5): channel 1 set to 12 mA. The mA
+    on the screen is what the DAC plays, in the warm-up (3.0 mA) and after it (6.0 mA)."""
+    import json
+
+    from tests.scenario_harness import Steps, amplitude, events, level_at, run, screen_at, spec
+
+    files = {"settings.json": json.dumps({"first_sessions_half": True})}
+    s = Steps().start_program(0).raise_level(12).wait(4000)
+    t_warm = s.t
+    s.wait(64000)
+    _, r = run(spec(s, s.t, files, board=board))
+    dac = amplitude(r, 1)
+    t_on = [e["t_ms"] for e in events(r, "session") if e["state"] == "on"][0]
+    for t, want, factor in ((t_warm, 3.0, "warm+1st x0.25"), (t_on + 3000, 6.0, "1st sess. x0.5")):
+        rows = screen_at(r, t)
+        row = [x for x in rows if x.startswith(">1")][0]
+        shown = float(row[2:7])
+        assert abs(level_at(dac, t) - want) < 0.05, (t, level_at(dac, t))
+        assert abs(shown - level_at(dac, t)) < 0.05 and row.endswith("of  12"), (row, dac)
+        assert factor in rows, rows
