@@ -15,9 +15,8 @@
 import sys
 
 import machine
-import micropython
 from machine import I2C, WDT, Pin, Timer
-from micropython import const
+from micropython import const, kbd_intr
 
 import board_config
 
@@ -95,7 +94,7 @@ def _service_timer_id(board):
 def _service_mode(board, app_obj):
     """The app loop has ended on ctrl-C: output off, then keep the watchdog fed for the REPL."""
     global SERVICE_MODE, service_timer
-    micropython.kbd_intr(-1)  # a second ctrl-C must not cut this short (watchdog left unfed)
+    kbd_intr(-1)  # a second ctrl-C must not cut this short (watchdog left unfed)
     try:
         _force_output_off(board, app_obj)
         wdt = app_obj.wdt if app_obj is not None else None
@@ -116,7 +115,7 @@ def _service_mode(board, app_obj):
         SERVICE_MODE = True
         _show_service(app_obj.display if app_obj is not None else None)
     finally:
-        micropython.kbd_intr(3)
+        kbd_intr(3)
     print("service mode: the app stopped (ctrl-C), output off; the watchdog is fed while the "
           "REPL is in use. machine.reset() or ctrl-D restarts the app.")
 
