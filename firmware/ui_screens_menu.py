@@ -247,6 +247,8 @@ class HistoryScreen(Screen):
         return key
 
     def record_rows(self, r):
+        """One session: "#12 Quad ACL" / " 12.5 min   STOP" / " max 25/0 mA" / " 15 contractions"
+        / " ! no electrode" (a row per fault kind); a row only for what the record has."""
         rows = [("#%d %s" % (r.get("n", 0), self._name(r.get("program", "?"))))[:16]]
         m = r.get("minutes")
         end = r.get("end")
@@ -255,21 +257,14 @@ class HistoryScreen(Screen):
         if left or right:
             rows.append(left + " " * (16 - len(left) - len(right)) + right)
         mx = r.get("max_ma")
-        c = r.get("contractions")
-        left = ""
         if mx:
-            left = " " + "/".join([_ma(v) for v in mx]) + " mA"
-        right = ("%d contr" % c) if c else ""
-        if len(left) + 1 + len(right) > 16:
-            right = ("%dc" % c) if c else ""
-        if left or right:
-            rows.append((left + " " * (16 - len(left) - len(right)) + right)[:16])
-        f = r.get("faults")
-        if f:
-            t = " ! " + FAULT_SHORT.get(f[0], f[0])
-            if len(f) > 1:
-                t = t[:12] + " +%d" % (len(f) - 1)
-            rows.append(t[:16])
+            t = "/".join([_ma(v) for v in mx]) + " mA"
+            rows.append(((" max " + t) if len(t) <= 11 else " " + t)[:16])
+        c = r.get("contractions")
+        if c:
+            rows.append((" %d contractions" % c)[-16:])
+        for k in r.get("faults") or ():
+            rows.append((" ! " + FAULT_SHORT.get(k, k))[:16])
         return rows
 
     def lines(self):

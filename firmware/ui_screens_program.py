@@ -28,17 +28,73 @@ def is_custom(p):
     return p is not None and progmod.preset(p.key) is None
 
 
+_CHANNELS_TEXT = {"sync": "ch1+2 together", "alternating": "ch1/2 alternate",
+                  "reciprocal": "ch1/2 reciprocal"}
+
+
+def _dur(s):
+    """A duration in seconds as minutes when whole, else seconds with their tenths."""
+    return ("%d min" % (s // 60)) if s >= 60 and s % 60 == 0 else "%s s" % num(s)
+
+
 def detail_rows(p, custom):
-    """The scrolling part of a program's detail screen (row 0 is its name)."""
-    rows = ["%s Hz %s us" % (num(p.rate_hz), num(p.phase_us)),
-            "on %ss off %ss" % (num(p.on_s), num(p.off_s)),
-            "ramp %s/%s s" % (num(p.ramp_up_s), num(p.ramp_down_s)),
-            "time %s min" % num(p.session_min),
-            "mode %s" % p.mode,
-            "hold ok: edit"]
+    """The scrolling part of a program's detail screen (row 0 is its name): the pulses (bursts,
+    modulation), what starts the output (work cycle, gait or hold switch, a trigger), the timer,
+    the channels, the guidance (electrodes, position, intensity, sessions, first minutes
+    seated), then the source. Wrapped at spaces; times keep their tenths."""
+    rows = ["%s Hz %s us" % (num(p.rate_hz), num(p.phase_us))]
+    if p.burst_count > 1:
+        rows.append("bursts %d @%s Hz" % (p.burst_count, num(p.burst_rate_hz)))
+    m = p.modulation
+    if m:
+        rows += wrap("swept: rate -%d%% width -%d%% per %s s" % (
+            int(m.get("rate_depth", 0) * 100 + 0.5), int(m.get("width_depth", 0) * 100 + 0.5),
+            num(m.get("period_s", 0))))
+    if p.alternate:
+        rows.append("polarity altern.")
+    ramps = "%s/%s s" % (num(p.ramp_up_s), num(p.ramp_down_s))
+    t = p.trigger
+    if t == "gait":
+        rows.append("foot switch gait")
+        rows.append("on: heel off to")
+        rows.append("strike +%d ms" % p.extend_ms)
+        rows.append("ramps " + ramps)
+        rows.append("max on %s s" % num(p.on_s))
+    elif t == "hold":
+        rows.append("switch held: on")
+        rows.append("max hold %s s" % num(p.on_s))
+        rows.append("ramps " + ramps)
+    elif p.triggered:
+        rows += wrap("per trigger: on %s s, ramps %s" % (num(p.on_s), ramps))
+    else:
+        if p.off_s:
+            rows.append("on %ss off %ss" % (num(p.on_s), num(p.off_s)))
+        else:
+            rows.append("continuous")
+        rows.append("ramp " + ramps)
+    rows.append("time %s min" % num(p.session_min))
+    if p.progression:
+        rows += wrap("grows over weeks: step %d of %d" % (p.step + 1, len(p.progression)))
+    if p.warmup_s:
+        rows.append("warm-up " + _dur(p.warmup_s))
+    if p.cooldown_s:
+        rows.append("cool-down " + _dur(p.cooldown_s))
+    rows.append(_CHANNELS_TEXT.get(p.mode, "mode " + p.mode))
+    if p.placement:
+        rows += wrap("Electrodes: " + p.placement)
+    if p.position:
+        rows += wrap("Position: " + p.position)
+    if p.intensity:
+        rows += wrap("Intensity: " + p.intensity)
+    if p.sessions_week:
+        rows += wrap("Sessions: " + p.sessions_week)
+    if p.seated_first:
+        rows += wrap("First minutes seated or lying")
+    rows.append("hold ok: edit")
     if custom:
         rows.append("hold bk: delete")
-    rows += wrap(p.source or "")
+    if p.source:
+        rows += wrap("Source: " + p.source)
     return rows
 
 

@@ -9,7 +9,9 @@ install.restore_time()
 B = ui_mod.B
 
 
-class FakeProgram:
+class FakeProgram(ui_mod.progmod.Program):
+    """A program with the fields the tests set; the rest are the firmware Program's defaults."""
+
     def __init__(self, key, name):
         self.key = key
         self.name = name
@@ -528,3 +530,99 @@ def test_scenario_screen_ma_equals_the_delivered_current_with_warmup_and_first_s
         assert abs(level_at(dac, t) - want) < 0.05, (t, level_at(dac, t))
         assert abs(shown - level_at(dac, t)) < 0.05 and row.endswith("of  12"), (row, dac)
         assert factor in rows, rows
+
+
+# --- issue 12 item 4: the detail screen ----------------------------------------------------------
+
+def _preset_rig():
+    r = Rig()
+    r.ui.programs[:] = list(ui_mod.progmod.PRESETS)
+    r.wait(2000)
+    return r
+
+
+def _detail_seen(index):
+    """Every row a user sees on preset `index`'s detail screen, scrolling down to the end."""
+    r = _preset_rig()
+    for _ in range(index):
+        r.press("down")
+    r.press("ok")
+    assert r.ui.screen == ui_mod.DETAIL
+    seen = list(r.ui.lines()[1:7])
+    for _ in range(60):
+        before = r.ui.lines()
+        r.press("down")
+        if r.ui.lines() == before:
+            break
+        seen.append(r.ui.lines()[6])
+    for line in r.ui.lines():
+        assert len(line) <= 16, line
+    return seen
+
+
+def _preset(key):
+    P = ui_mod.progmod
+    return [i for i, p in enumerate(P.PRESETS) if p.key == key][0]
+
+
+def test_detail_of_every_preset_wraps_at_spaces_and_shows_its_guidance():
+    P = ui_mod.progmod
+    for i, p in enumerate(P.PRESETS):
+        seen = _detail_seen(i)
+        assert all(len(x) <= 16 for x in seen)
+        text = " ".join(seen)
+        # no word broken across rows: the source reads whole, word after word
+        assert " ".join(p.source.split()) in text, (p.key, seen)
+        for label, value in (("Electrodes:", p.placement), ("Position:", p.position),
+                             ("Intensity:", p.intensity), ("Sessions:", p.sessions_week)):
+            assert (label + " " + " ".join(value.split())) in text, (p.key, label, seen)
+        assert ("First minutes seated or lying" in text) == bool(p.seated_first), p.key
+        assert "mode sync" not in text
+
+
+def test_detail_times_keep_their_tenths_and_triggers_bursts_modulation_show():
+    seen = _detail_seen(_preset("foot_drop"))
+    assert "on 2.5s off 2.5s" in seen
+    seen = _detail_seen(_preset("gait_fes"))
+    assert seen[1:5] == ["foot switch gait", "on: heel off to", "strike +150 ms",
+                         "ramps 0.2/0.2 s"], seen
+    seen = _detail_seen(_preset("sit_stand"))
+    assert "switch held: on" in seen and "max hold 10 s" in seen
+    seen = _detail_seen(_preset("tens_burst"))
+    assert seen[:2] == ["100 Hz 200 us", "bursts 10 @2 Hz"] and "continuous" in seen
+    seen = _detail_seen(_preset("tens_mod"))
+    assert "swept: rate -50% width -50% per 0.5 s" in " ".join(seen)
+    seen = _detail_seen(_preset("russian"))
+    assert seen[:2] == ["2500 Hz 198 us", "bursts 25 @50 Hz"] and "warm-up 1 min" in seen
+
+
+# --- issue 12 item 6: the history screen ---------------------------------------------------------
+
+def test_history_newest_first_with_minutes_peaks_end_faults_and_old_records():
+    r = Rig()
+    hist = [{"n": 1, "program": "quad_acl"},  # an old record: program only
+            {"n": 2, "program": "tens", "minutes": 12.5, "max_ma": [25.0, 0.0], "faults": []},
+            {"n": 3, "program": "quad_acl", "minutes": 3.2, "max_ma": [6.0, 4.5],
+             "contractions": 15, "end": "fault", "faults": ["open_circuit", "over_current"]},
+            {"n": 4, "program": "gone_key", "minutes": 0.4, "max_ma": [8, 0], "contractions": 0,
+             "end": "stop", "faults": []}]
+    r.store.load_history = lambda: hist
+    r.wait(2000)
+    for _ in range(4):
+        r.press("down")  # Settings is after the 3 programs; then History
+    r.press("ok")
+    assert r.ui.screen == ui_mod.HISTORY
+    assert r.ui.lines() == ["History (4)", "#4 gone_key", " 0.4 min    STOP", " max 8/0 mA",
+                            "#3 Quad ACL", " 3.2 min   fault", " max 6/4.5 mA", "dn:older bk"]
+    r.press("down")
+    assert r.ui.lines()[1:7] == ["#3 Quad ACL", " 3.2 min   fault", " max 6/4.5 mA",
+                                 " 15 contractions", " ! no electrode", " ! over current"]
+    r.press("down")
+    r.press("down")
+    assert r.ui.lines()[1:3] == ["#1 Quad ACL", ""] and r.ui.lines()[7] == "bk: back"
+    r.press("down")  # the oldest stays on top
+    assert r.ui.lines()[1] == "#1 Quad ACL"
+    for line in r.ui.lines():
+        assert len(line) <= 16
+    r.press("back")
+    assert r.ui.screen == ui_mod.LIST and ">History" in r.text()
