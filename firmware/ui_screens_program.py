@@ -24,8 +24,10 @@ _EDIT_ROWS = const(5)  # fields visible at once (rows 1-5); row 6 message, row 7
 _MODE_TEXT = ("sync", "alternate", "reciproc.")  # 9 characters at most (column 7-15)
 
 
-def is_custom(p):
-    return p is not None and progmod.preset(p.key) is None
+def is_custom(ui, p):
+    """A program of the unit's own list that is not a preset (edited here or loaded from
+    programs.json); the EMG menu's programs are not in the list."""
+    return p is not None and progmod.preset(p.key) is None and ui.index_of(p) >= 0
 
 
 _CHANNELS_TEXT = {"sync": "ch1+2 together", "alternating": "ch1/2 alternate",
@@ -65,7 +67,9 @@ def detail_rows(p, custom):
         rows.append("max hold %s s" % num(p.on_s))
         rows.append("ramps " + ramps)
     elif p.triggered:
-        rows += wrap("per trigger: on %s s, ramps %s" % (num(p.on_s), ramps))
+        rows.append("per trigger:")
+        rows.append("on %s s" % num(p.on_s))
+        rows.append("ramps " + ramps)
     else:
         if p.off_s:
             rows.append("on %ss off %ss" % (num(p.on_s), num(p.off_s)))
@@ -104,14 +108,14 @@ class DetailScreen(Screen):
     def enter(self):
         Screen.enter(self)
         p = self.ui.program
-        self.rows = detail_rows(p, is_custom(p)) if p is not None else []
+        self.rows = detail_rows(p, is_custom(self.ui, p)) if p is not None else []
 
     def on_button(self, btn, kind, now_ms):
         ui = self.ui
         if kind == B.K_LONG:
             if btn == B.OK:
                 return push(EDIT) if ui.editor.open(ui.program) else STAY
-            if btn == B.BACK and is_custom(ui.program):
+            if btn == B.BACK and is_custom(ui, ui.program):
                 return push(DELETE)
             return STAY
         if btn == B.UP and self.scroll > 0:
@@ -159,7 +163,7 @@ class EditorScreen(Screen):
         an alert) when the program cannot be edited."""
         try:
             d = p.to_dict()
-            if is_custom(p):
+            if is_custom(self.ui, p):
                 self.index = self.ui.index_of(p)
             else:
                 d["key"], d["name"] = self._new_key_name(p.name)

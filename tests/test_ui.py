@@ -626,3 +626,54 @@ def test_history_newest_first_with_minutes_peaks_end_faults_and_old_records():
         assert len(line) <= 16
     r.press("back")
     assert r.ui.screen == ui_mod.LIST and ">History" in r.text()
+
+
+# --- the EMG door (emg_ui.EmgControl handed to the UI) -------------------------------------------
+
+def test_emg_entry_opens_the_emg_menu_and_its_programs_run_like_any_other(tmp_path):
+    emg_ui = install.load("emg_ui")
+    install.restore_time()
+    from tests.test_emg_ui import FakeEmg
+
+    P = ui_mod.progmod
+    prog = P.Program("emg_q", "EMG quadriceps", 50, 250, on_s=15, off_s=45, ramp_up_s=3,
+                     ramp_down_s=2, triggered=True)
+    ctl = emg_ui.EmgControl(FakeEmg(), str(tmp_path), [prog])
+    log = []
+    sup = FakeSup(log)
+    u = ui_mod.UI(lambda p: FakeSession(p, log), sup, FakeStore(),
+                  [FakeProgram("quad_acl", "Quad ACL")], display=FakeDisplay(), emg=ctl)
+    t = [0]
+
+    def press(name):
+        t[0] += 50
+        for k in (B.K_DOWN, B.K_PRESS, B.K_RELEASE):
+            u.handle(B.event(B.NAMES.index(name), k), t[0])
+        u.update(t[0])
+
+    u.update(2000)
+    t[0] = 2000
+    for _ in range(3):
+        press("down")
+    assert u.lines()[4] == ">EMG"
+    press("ok")
+    assert u.screen == ui_mod.EMG and u.lines()[0] == "EMG" and ctl.open_
+    for _ in range(3):
+        press("down")
+    press("ok")
+    assert u.screen == ui_mod.DETAIL and u.program is prog
+    assert u.top().rows[1:4] == ["per trigger:", "on 15 s", "ramps 3/2 s"]
+    assert "hold bk: delete" not in u.top().rows  # not a custom program of the list
+    press("back")
+    assert u.screen == ui_mod.EMG and ctl.open_
+    press("ok")  # (the menu opened again at its first row: Calibrate)
+    press("back")
+    press("back")
+    assert u.screen == ui_mod.LIST and u.lines()[4] == ">EMG"  # the selection kept
+    press("ok")
+    for _ in range(3):
+        press("down")
+    press("ok")
+    press("ok")
+    press("ok")
+    assert u.screen == ui_mod.RUN and u.lines()[5] == ctl.run_line() == "calibrate"
