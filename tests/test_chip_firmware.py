@@ -12,6 +12,8 @@ simulation of the same JSON, and the hang at its end. The run without a display 
 shorter chip (about 40 s wall). docs/emulated_chip.md lists the times.
 """
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -37,6 +39,9 @@ WDT_MS = 15  # both reset 1000 ms after their last feed; the feeds are one tick 
 DAC_STEP_MA = 3.3 * 33.333 / 5000 + 0.011  # one PWM duty step (TOP 4999) + the 0.01 mA rounding
 
 FILES = {"settings.json": json.dumps({"first_sessions_half": False})}
+# The device files that go on the chip: this checkout's, or (for mutation checks of these tests)
+# another copy's: CHIP_TEST_ROOT=/path/to/copy pytest tests/test_chip_firmware.py
+ROOT = Path(os.environ.get("CHIP_TEST_ROOT") or Path(__file__).resolve().parents[1])
 
 
 def _steps():
@@ -62,14 +67,13 @@ T_STOP = [st["at_ms"] for st in SPEC["steps"] if st.get("press") == "stop"][0]
 @pytest.fixture(scope="module")
 def runs():
     import tempfile
-    from pathlib import Path
 
     from host_tools.flash import plan_files
 
     image.image_path(VERSION)  # a clear error naming PICO_FIRMWARE when no image is there
     with tempfile.TemporaryDirectory() as bd:  # what `make flash` would copy to a Pico now
-        deployed = dict(plan_files(Path(__file__).resolve().parents[1], bd, "armv6m"))
-    chip_run = chip_scenario.ChipRun(json.loads(json.dumps(SPEC)), version=VERSION)
+        deployed = dict(plan_files(ROOT, bd, "armv6m"))
+    chip_run = chip_scenario.ChipRun(json.loads(json.dumps(SPEC)), version=VERSION, root=ROOT)
     chip = chip_run.run()
     host_run, host = host_scenario.run_spec(json.loads(json.dumps(SPEC)), None, png=False)
     return {"chip": chip, "chip_run": chip_run, "host": host, "host_frames": host_run.trace.frames,
@@ -229,7 +233,7 @@ NO_DISPLAY_MS = 1200  # after the app's first I2C START (the NACKed display init
 def no_display():
     image.image_path(VERSION)
     r = chip_scenario.ChipRun({"board": "pico", "duration_ms": NO_DISPLAY_MS, "steps": []},
-                              version=VERSION, display=False)
+                              version=VERSION, display=False, root=ROOT)
     res = r.run()
     return r, res
 
