@@ -64,18 +64,18 @@ def ocr(pixels):
 
 # -- images -----------------------------------------------------------------------------------
 
+_ON = bytes((120, 200, 255))
+_OFF = bytes((8, 10, 24))
+
+
 def frame_image(pixels, scale=4):
     from PIL import Image
 
     h = len(pixels)
     w = len(pixels[0])
-    img = Image.new("RGB", (w, h), (8, 10, 24))
-    put = img.putpixel
-    for y in range(h):
-        row = pixels[y]
-        for x in range(w):
-            if row[x]:
-                put((x, y), (120, 200, 255))
+    on, off = _ON, _OFF
+    data = b"".join([on if v else off for row in pixels for v in row])  # one RGB buffer
+    img = Image.frombytes("RGB", (w, h), data)
     return img.resize((w * scale, h * scale), Image.NEAREST)
 
 
