@@ -13,10 +13,12 @@ real mpremote (`fs cp/ls/rm/mkdir/sha256sum`, `exec`, `soft-reset`, `reset`, `re
 
 Folder layout (DIR, default out/virtual-device):
     DIR/flash/            the device's file system; board.txt holds the board name
-    DIR/state/world.json  the simulated world, rewritten every ~200 ms (wall) while code runs and
-                          after every command that changed time or pins: {"boot", "cycle",
-                          "ms", "pins": {"0": 1, ...}, "screen_lit", "screen": 64 strings of
-                          128 '#'/'.', "events"}
+    DIR/state/world.json  the simulated world, rewritten every ~200 ms (wall) while time runs and
+                          after every command that changed time or pins: {"boot", "reset"
+                          (power-on | soft | hard | watchdog), "cycle", "ms", "pins": {"0": 1,
+                          ...}, "rises": {"2": n, ...} (rising edges since this start),
+                          "watchdog": {"timeout_ms", "left_ms"} | null, "screen_lit", "screen":
+                          64 strings of 128 '#'/'.', "events"}
     DIR/state/input.json  written by you, read and removed by the device within ~200 ms:
                           [{"pin": 18, "level": 0}] presses a button (drives GP18 low),
                           [{"pin": 18, "release": true}] lets it go
@@ -32,7 +34,11 @@ What it reports (all configurable, for tests of the flashing checks):
     os.statvfs("/")             4096-byte blocks, --flash-kb (1408) in all, minus the files
     sys.platform                "linux" (unchanged): board.txt is what names the board
 Soft reset restarts the MicroPython process (boot.py, then main.py in the friendly REPL), as does
-machine.reset(). Virtual time follows wall time (--speed 1; 0 = as fast as possible).
+machine.reset(). Virtual time follows wall time (--speed 1; 0 = as fast as possible while code
+runs), also while the device waits for a command, so timers fire and an unfed watchdog bites at
+the prompt. The watchdog is the chip's one (vdev_agent.py): a soft reset does not stop it (the
+bridge asks the agent for the time it has left and hands it to the next process); it expiring
+restarts the device with reset cause WDT.
 """
 import argparse
 import json
