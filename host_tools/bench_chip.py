@@ -303,9 +303,12 @@ class Bench:
         stops = []
         for c, label in self.stops:
             falls = [ce for ce, lv in en if ce >= c and not lv]
-            busy = any(st <= c < e for st, e, _n in self.i2c_log)
+            during = [e for st, e, _n in self.i2c_log if st <= c < e]
             stops.append({"trial": label, "us": round((falls[0] - c) / SYS_HZ * 1e6, 1),
-                          "during_display_transfer": busy})
+                          "during_display_transfer": bool(during),
+                          # the enable fell before that transfer's STOP: the stop path did not
+                          # wait for the I2C write to finish
+                          "before_transfer_end": bool(during) and falls[0] < during[0]})
         out["chip_stop_to_enable_low_us_max"] = max(s["us"] for s in stops)
         out["chip_stop_trials"] = stops
         out["chip_micropython"] = self.version
