@@ -338,10 +338,13 @@ def _trim():
         del W.events[:-KEEP]
 
 
+_tick_h = [None]
+
+
 def _tick():
     # the next tick first: a ctrl-C landing in here (most of the wall time is spent in the pacing
     # sleep below) must not end the ticks
-    W.schedule(W.now + W.cycles(TICK_NS), _tick)
+    _tick_h[0] = W.schedule(W.now + W.cycles(TICK_NS), _tick)
     vns = W.ns()
     if SPEED > 0 and not _catching_up[0]:
         wall = _rt.ticks_diff(_rt.ticks_us(), _pace[0])
@@ -361,7 +364,7 @@ def _tick():
             pass
 
 
-W.schedule(W.now + W.cycles(TICK_NS), _tick)
+_tick_h[0] = W.schedule(W.now + W.cycles(TICK_NS), _tick)
 
 _catching_up = [False]
 IDLE_POLL_MS = 20
@@ -372,6 +375,8 @@ def _catch_up():
     the prompt, between two raw-REPL commands of a host tool) or after a command that did not
     sleep, a chip's clock, timers and watchdog keep counting: so do ours (at --speed, or at
     wall-clock rate with --speed 0)."""
+    if _tick_h[0] not in W._queue:  # a ctrl-C took it between the queue and its call
+        _tick_h[0] = W.schedule(W.now + W.cycles(TICK_NS), _tick)
     now = _rt.ticks_us()
     target = _pace[1] + int(_rt.ticks_diff(now, _pace[0]) * 1000 * (SPEED if SPEED > 0 else 1))
     _pace[0] = now
