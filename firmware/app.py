@@ -146,7 +146,7 @@ class App:
                 self._rec_ms += time.ticks_diff(now_ms, self._rec_last)
                 pk = self._rec_peak
                 for ch in (1, 2):
-                    ma = sup.delivered_ma(ch)
+                    ma = sup.played_ma(ch)   # what the DAC plays: the screen's mA
                     if ma > pk[ch]:
                         pk[ch] = ma
             elif self._rec_running:
