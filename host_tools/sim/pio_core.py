@@ -533,6 +533,21 @@ class SmCore:
         self.code_version = blk.mem_version
 
     def _decode(self, w):
+        """The instruction's fields (op, a, b, c, side-set mask, side-set bits, delay, word), then
+        its step results made once: [8] the plain "next instruction" result, [9] the jump-taken
+        (JMP) or pin-write (SET PINS/PINDIRS) result; the steps return these without building
+        a tuple per executed instruction."""
+        f = self._decode_fields(w)
+        delay = f[6]
+        alt = None
+        if f[0] == 0:
+            alt = (f[2], 0, None, None, None, delay)
+        elif f[0] == 8 and f[3] is not None:
+            alt = (-1, 0, f[3], None, None, delay) if f[1] == 0 else \
+                (-1, 0, None, f[3], None, delay)
+        return f + ((-1, 0, None, None, None, delay), alt)
+
+    def _decode_fields(self, w):
         field = (w >> 8) & 0x1F
         sc = self.sideset_count
         dbits = 5 - sc
@@ -745,15 +760,16 @@ class SmCore:
     #                (asleep until something can wake it); otherwise wrap / jump / next, plus
     #                the delay
     # Measured cost (python -m host_tools.sim.pio_cost: CPU time per executed instruction,
-    # CPython 3.11 on the project's 2-core x86_64 machine with a load average of 4.3-4.5, best of
+    # CPython 3.11 on the project's 2-core x86_64 machine with a load average of 4.3-6, best of
     # three runs; before -> after the split into steps with the common fetch and advance inlined
-    # in run(), the SET pin masks worked out at decode, a side-set that changes nothing not
-    # handed over, and the changed-pin walk over set bits only):
-    #   nop (fetch, dispatch, advance)             0.35 -> 0.37 us
-    #   set pins (each instruction writes an edge) 2.57 -> 1.37 us  (the pin hand-over)
-    #   the biphasic pulse program, 2 x 100 Hz     2.02 -> 1.52 us
+    # in run(), each step's usual result made once at decode (no tuple per instruction), the SET
+    # pin masks worked out at decode, a side-set that changes nothing not handed over, and the
+    # changed-pin walk over set bits only):
+    #   nop (fetch, dispatch, advance)             0.35 -> 0.34 us
+    #   set pins (each instruction writes an edge) 2.57 -> 1.35 us  (the pin hand-over)
+    #   the biphasic pulse program, 2 x 100 Hz     2.02 -> 1.45 us
     # The 100,000-sequence property test (tests/test_pulse_property.py) spends 80 % of its time
-    # here: 400 of its sequences took 1.46 s of CPU before the last three changes, 1.21 s after.
+    # here: 400 of its sequences took 1.46 s of CPU with the first split, 1.05 s now.
     # Delay loops (`jmp x--` to itself) cost one instruction whatever their length.
     def run(self, limit_key, c, once=False):
         """Execute instructions while this SM is the earliest one (key < limit_key) and its
@@ -871,15 +887,14 @@ class SmCore:
     # ---- the nine instructions: (newpc, stall, pout, poe, nexec, delay) -------------------
     def _jmp(self, ins, t, pc_here):
         cond = ins[1]
-        delay = ins[6]
         if cond == 0:
-            return ins[2], 0, None, None, None, delay
+            return ins[9]
         if cond == 2 or cond == 4:
             v = self.x if cond == 2 else self.y
             if v and ins[2] == pc_here:
                 # self loop: closed form, X/Y+1 iterations; settle() makes it concrete if the
                 # CPU looks in the middle
-                per = delay + 1
+                per = ins[6] + 1
                 self.ff = (pc_here, self.n, v, per, 1 if cond == 2 else 2)
                 if cond == 2:
                     self.x = _M32
@@ -890,7 +905,7 @@ class SmCore:
                 self.x = (v - 1) & _M32
             else:
                 self.y = (v - 1) & _M32
-            return (ins[2] if v else -1), 0, None, None, None, delay
+            return ins[9] if v else ins[8]
         if cond == 1:
             taken = not self.x
         elif cond == 3:
@@ -901,7 +916,7 @@ class SmCore:
             taken = self.system.read_pin(self.jmp_pin, t)
         else:  # !OSRE
             taken = self.osr_count < self.pull_thresh
-        return (ins[2] if taken else -1), 0, None, None, None, delay
+        return ins[9] if taken else ins[8]
 
     def _wait(self, ins, t, pc_here):
         pol = ins[1]
@@ -928,7 +943,7 @@ class SmCore:
                 stall = WAKE_IRQ
         else:
             raise NotImplementedError("wait source 3 (reserved on RP2040)")
-        return -1, stall, None, None, None, ins[6]
+        return (-1, stall, None, None, None, ins[6]) if stall else ins[8]
 
     def _in(self, ins, t, pc_here):
         n = ins[2]
@@ -964,7 +979,7 @@ class SmCore:
             self.rx.append(self.isr)
             self.isr = 0
             self.isr_count = 0
-        return -1, 0, None, None, None, ins[6]
+        return ins[8]
 
     def _out(self, ins, t, pc_here):
         n = ins[2]
@@ -1024,7 +1039,7 @@ class SmCore:
         else:
             self.isr = 0  # noblock on a full RX FIFO: data lost, ISR still cleared
             self.isr_count = 0
-        return -1, 0, None, None, None, ins[6]
+        return ins[8]
 
     def _pull(self, ins, t, pc_here):
         if ins[1] and self.osr_count < self.pull_thresh:  # ifempty, OSR not empty: no-op
@@ -1039,7 +1054,7 @@ class SmCore:
         else:
             self.osr = self.x
             self.osr_count = 0
-        return -1, 0, None, None, None, ins[6]
+        return ins[8]
 
     def _mov(self, ins, t, pc_here):
         src = ins[3]
@@ -1087,7 +1102,7 @@ class SmCore:
             return -1, 0, (m, _rotl(v, self.out_base) & m), None, None, ins[6]
         else:
             raise NotImplementedError("mov destination 3 (reserved on RP2040)")
-        return -1, 0, None, None, None, ins[6]
+        return ins[8]
 
     def _irq(self, ins, t, pc_here):
         idx = ins[3] & 0x1F
@@ -1111,21 +1126,21 @@ class SmCore:
                 self.irq_waiting = False
         else:
             blk.irq_write(flag, 1, t)
-        return -1, stall, None, None, None, ins[6]
+        return (-1, stall, None, None, None, ins[6]) if stall else ins[8]
 
     def _set(self, ins, t, pc_here):
         dst = ins[1]
         if dst == 0:
-            return -1, 0, ins[3], None, None, ins[6]
+            return ins[9]
         if dst == 1:
             self.x = ins[2]
         elif dst == 2:
             self.y = ins[2]
         elif dst == 4:
-            return -1, 0, None, ins[3], None, ins[6]
+            return ins[9]
         else:
             raise NotImplementedError("set destination {} (reserved)".format(dst))
-        return -1, 0, None, None, None, ins[6]
+        return ins[8]
 
 
 # decoded op (instruction bits 15:13) -> its step; 4 is PUSH, 5 PULL (split by bit 7 at decode)
