@@ -254,3 +254,62 @@ def test_without_a_display_the_unit_says_so_and_blinks_a_fault_with_the_output_o
         assert not any(lv for _, lv in b.world.gpio.edges[c["leg_a"]])
         assert not any(lv for _, lv in b.world.gpio.edges[c["leg_b"]])
         assert all(d == 0 for _, d in b.world.pwm_log.get(c["dac"], []))
+
+
+# -- 5. the emulated Pico as a virtual device (make virtual-device) --------------------------------
+
+def test_virtual_device_takes_mpremote_and_runs_main_after_reset(tmp_path):
+    """host_tools/chip_device.py on a pseudo-terminal: mpremote copies a main.py onto the
+    emulated flash, `mpremote reset` resets the chip, MicroPython runs the new main.py (which
+    lights the output LED and writes a file: its console output during boot is lost, as on a Pico
+    whose port is not open yet)."""
+    import subprocess
+    import sys
+    import time
+
+    image.image_path(VERSION)
+    exe = Path(sys.executable)
+    mpremote = str(exe.parent / "mpremote")
+    devdir = tmp_path / "dev"
+    proc = subprocess.Popen([str(exe), "-m", "host_tools.chip_device", "--dir", str(devdir),
+                             "--fresh", "--version", VERSION],
+                            cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        port_file = devdir / "state" / "port.txt"
+        end = time.monotonic() + 60
+        while not port_file.exists() and time.monotonic() < end:
+            time.sleep(0.2)
+        port = port_file.read_text().strip()
+        (tmp_path / "main.py").write_text(
+            "from machine import Pin\nPin(22, Pin.OUT, value=1)\n"
+            "with open('ran.txt', 'w') as f:\n    f.write(str(6 * 7))\n")
+
+        def mp(*args):
+            r = subprocess.run([mpremote, "connect", port, *args], capture_output=True,
+                               text=True, timeout=120)
+            assert r.returncode == 0, r.stdout + r.stderr
+            return r.stdout
+
+        def world():
+            try:
+                return json.loads((devdir / "state" / "world.json").read_text())
+            except (OSError, ValueError):
+                return {}
+
+        out = mp("exec", "import os; print(os.uname().machine, os.listdir('/'))")
+        assert "RP2040" in out and "[]" in out  # a fresh Pico: MicroPython, empty filesystem
+        assert world().get("pins", {}).get("led") == 0
+        mp("fs", "cp", str(tmp_path / "main.py"), ":main.py")
+        mp("reset")
+        end = time.monotonic() + 90
+        while not (world().get("boots") == 2 and world()["pins"]["led"] == 1):
+            assert time.monotonic() < end, world()
+            time.sleep(0.5)
+        assert [r["reason"] for r in world()["resets"]] == ["soft"]  # machine.reset()
+        assert mp("exec", "print(open('ran.txt').read())").strip() == "42"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    # the filesystem is kept with the device folder
+    assert (devdir / "flash.img").stat().st_size == 352 * 4096
