@@ -30,14 +30,15 @@ import time
 
 import buttons as B
 import programs as progmod  # noqa: F401 (tests reach the firmware's programs module here)
-from ui_screen import (ALERT, BACK, CHECK, DELETE, DETAIL, DISMISS, DONE, EDIT, EMG, HISTORY,
-                       HOME, LIST, NOTICE, PAUSE, PUSH, REPLACE, RUN, SCREEN_NAMES, SETTINGS,
-                       SID_MASK, SPLASH, STAY, push, replace)
-from ui_screens_menu import (VERSION, EmgScreen, HistoryScreen, ListScreen, NoticeScreen,
-                             SettingsScreen, SplashScreen)
-from ui_screens_program import EDIT_FIELDS, DeleteScreen, DetailScreen, EditorScreen
-from ui_screens_run import (STEP_MA, AlertScreen, CheckScreen, DoneScreen, PauseScreen,
-                            RunScreen)
+# the screen ids, SCREEN_NAMES, VERSION, EDIT_FIELDS, STEP_MA: tests and host tools name them ui.*
+from ui_screen import (ALERT, BACK, CHECK, DELETE, DETAIL, DISMISS, DONE, EDIT, EMG,  # noqa: F401
+                       HISTORY, HOME, LIST, NOTICE, PAUSE, PUSH, REPLACE, RUN, SCREEN_NAMES,
+                       SETTINGS, SID_MASK, SPLASH, STAY, push, replace)
+from ui_screens_menu import (VERSION, EmgScreen, HistoryScreen, ListScreen,  # noqa: F401
+                             NoticeScreen, SettingsScreen, SplashScreen)
+from ui_screens_program import EDIT_FIELDS, DeleteScreen, DetailScreen, EditorScreen  # noqa: F401
+from ui_screens_run import (STEP_MA, AlertScreen, CheckScreen, DoneScreen,  # noqa: F401
+                            PauseScreen, RunScreen)
 
 DIM_AFTER_MS = const(30000)
 SPLASH_MS = const(1500)
@@ -56,7 +57,7 @@ _ALERT_TEXT = {
 _ALERT_DETAIL = {
     "stop_held": "release it first",
 }
-# what to do about a fault during a session (rows 5-6 of the alert): a channel stopped on its
+# what to do about a fault during a session (rows 3-4 of the alert): a channel stopped on its
 # own (the other one still running) restarts with UP on the run screen; after a stop of the whole
 # output, OK on the pause screen starts both channels again from 0 mA
 _HOW_CHANNEL = {
@@ -70,10 +71,6 @@ _HOW_STOPPED = {
 }
 _HOW_RESUME = ("all stopped:", "ok, ok: resume")
 _SIG = const(6)
-
-__all__ = ("UI", "VERSION", "SCREEN_NAMES", "EDIT_FIELDS", "STEP_MA", "SPLASH", "LIST", "DETAIL",
-           "CHECK", "RUN", "PAUSE", "ALERT", "SETTINGS", "HISTORY", "DONE", "EDIT", "DELETE",
-           "NOTICE", "EMG")
 
 
 class UI:
@@ -237,7 +234,10 @@ class UI:
             return
         if kind == B.K_DOWN or kind == B.K_RELEASE:
             return
-        if kind != B.K_LONG:
+        if kind == B.K_LONG:
+            if not top.LONG:
+                return
+        else:
             self._dirty = True
         self._nav(top.on_button(btn, kind, now_ms))
 

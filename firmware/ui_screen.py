@@ -6,7 +6,7 @@
 #
 #   scr.enter()                         # it becomes the top of the stack (fresh: scroll 0, ...)
 #   scr.uncover()                       # the screen above it closed (it is as it was left)
-#   req = scr.on_button(btn, kind, t)   # a PRESS, REPEAT or LONG of btn -> navigation request
+#   req = scr.on_button(btn, kind, t)   # a PRESS or REPEAT (LONG too if scr.LONG) -> request
 #   req = scr.tick(t)                   # every loop tick while on top -> navigation request
 #   scr.lines()                         # its text rows (8 x 16 characters at most)
 #   scr.changed()                       # something it shows changed without a key (no allocation)
@@ -60,6 +60,7 @@ class Screen:
     SID = -1
     HIGHLIGHT = False  # the selected row (sel - top + 1) is drawn inverted (lists)
     WAKE_ACTS = False  # a press on the dimmed screen acts (alerts); elsewhere it only wakes
+    LONG = False  # on_button gets LONG presses too (else only PRESS and REPEAT)
 
     def __init__(self, ui):
         self.ui = ui

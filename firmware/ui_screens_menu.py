@@ -45,7 +45,7 @@ class SplashScreen(Screen):
         return STAY
 
     def on_button(self, btn, kind, now_ms):
-        return self._next() if kind != B.K_LONG else STAY
+        return self._next()
 
     def lines(self):
         return ["", "  NMES handheld", "", "  v" + VERSION, "", "", " not a certified",
@@ -63,8 +63,6 @@ class NoticeScreen(Screen):
         self.rows = wrap(n[0]) if n else []
 
     def on_button(self, btn, kind, now_ms):
-        if kind == B.K_LONG:
-            return STAY
         n = self.ui.notices
         if btn == B.OK or btn == B.BACK:
             if n:
@@ -102,8 +100,6 @@ class ListScreen(Screen):
         return len(self.ui.programs) + len(self.ui.menu)
 
     def on_button(self, btn, kind, now_ms):
-        if kind == B.K_LONG:
-            return STAY
         ui = self.ui
         n = self._n()
         req = STAY
@@ -149,8 +145,6 @@ class SettingsScreen(Screen):
     HIGHLIGHT = True
 
     def on_button(self, btn, kind, now_ms):
-        if kind == B.K_LONG:
-            return STAY
         ui = self.ui
         n = len(_SETTINGS_ITEMS)
         st = ui.settings
@@ -230,8 +224,6 @@ class HistoryScreen(Screen):
         self.scroll = 0
 
     def on_button(self, btn, kind, now_ms):
-        if kind == B.K_LONG:
-            return STAY
         if btn == B.BACK:
             return BACK
         if btn == B.UP and self.scroll > 0:
@@ -296,8 +288,6 @@ class EmgScreen(Screen):
         self.ui.emg.open()
 
     def on_button(self, btn, kind, now_ms):
-        if kind == B.K_LONG:
-            return STAY
         r = self.ui.emg.handle(btn, now_ms)
         if r is True:
             return BACK

@@ -104,6 +104,7 @@ def detail_rows(p, custom):
 
 class DetailScreen(Screen):
     SID = DETAIL
+    LONG = True  # hold OK: edit; hold BACK: delete
 
     def enter(self):
         Screen.enter(self)
@@ -201,8 +202,6 @@ class EditorScreen(Screen):
         return v
 
     def on_button(self, btn, kind, now_ms):
-        if kind == B.K_LONG:
-            return STAY
         p = self.prog
         n = len(EDIT_FIELDS)
         i = self.sel
@@ -279,8 +278,6 @@ class DeleteScreen(Screen):
     SID = DELETE
 
     def on_button(self, btn, kind, now_ms):
-        if kind == B.K_LONG:
-            return STAY
         ui = self.ui
         if btn == B.OK:
             p = ui.program

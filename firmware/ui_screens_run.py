@@ -29,8 +29,6 @@ class CheckScreen(Screen):
     SID = CHECK
 
     def on_button(self, btn, kind, now_ms):
-        if kind == B.K_LONG:
-            return STAY
         ui = self.ui
         if btn == B.BACK:
             return BACK
@@ -69,8 +67,6 @@ class RunScreen(Screen):
         self.emg = self.ui.emg is not None and p is not None and p.key.startswith("emg_")
 
     def on_button(self, btn, kind, now_ms):
-        if kind == B.K_LONG:
-            return STAY
         ui = self.ui
         sup = ui.sup
         ch = self.ch
@@ -225,8 +221,6 @@ class PauseScreen(Screen):
         self.cause = ""
 
     def on_button(self, btn, kind, now_ms):
-        if kind == B.K_LONG:
-            return STAY
         ui = self.ui
         if btn == B.OK:
             return ui.resume(now_ms)
@@ -253,7 +247,7 @@ class AlertScreen(Screen):
         self.how = None  # two rows: what to do about it, or None
 
     def on_button(self, btn, kind, now_ms):
-        if kind != B.K_LONG and (btn == B.OK or btn == B.BACK):
+        if btn == B.OK or btn == B.BACK:
             return DISMISS
         return STAY
 
@@ -268,7 +262,7 @@ class DoneScreen(Screen):
     SID = DONE
 
     def on_button(self, btn, kind, now_ms):
-        if kind != B.K_LONG and (btn == B.OK or btn == B.BACK):
+        if btn == B.OK or btn == B.BACK:
             return HOME
         return STAY
 
