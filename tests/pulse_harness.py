@@ -102,6 +102,13 @@ def span_cycles(plan):
     return plan.period_cycles
 
 
+def loop_cycles(plan):
+    """One whole pattern of `plan`: a burst with its silent slots, an alternating pair, or one
+    period. The ESP32 engine takes updates only where its RMT loop wraps, so an update may wait
+    that long (the PIO takes them at every slot boundary, sooner)."""
+    return plan.period_cycles * plan.burst_slots * (2 if plan.alternate else 1)
+
+
 def _spacings(plan):
     if plan.burst_count > 1:
         return (plan.period_cycles, span_cycles(plan))
@@ -174,14 +181,14 @@ def check_sequence(pulses, plans, set_at, t_start, t_stop, switch_extra=0):
     if t_stop - last > (max(span_cycles(q) for q in late)
                         + max(2 * q.phase_cycles + q.gap_cycles for q in late) + LEAD_CYCLES):
         problems.append("train ended %d cycles before stop()" % (t_stop - last))
-    # an update that stayed the newest for longer than it can take to load (the slot playing,
-    # up to two blocks queued ahead of it, its own slot) must have played; a burst plan may
-    # spend its slots silent, which the spans include
+    # an update that stayed the newest for longer than it can take to load (the pattern playing,
+    # up to two blocks queued ahead of it, its own pattern) must have played; a burst plan may
+    # spend its slots silent, which the loop lengths include
     for j in range(len(plans)):
         until = set_at[j + 1] if j + 1 < len(plans) else t_stop
         budget = LEAD_CYCLES + 2 * switch_extra
         for i in range(max(0, j - 3), j + 1):
-            budget += span_cycles(plans[i]) + 2 * plans[i].phase_cycles + plans[i].gap_cycles
+            budget += loop_cycles(plans[i]) + 2 * plans[i].phase_cycles + plans[i].gap_cycles
         if until - set_at[j] > budget and not any(i >= j for i in played):
             problems.append("update %d (the newest for %d cycles) never took effect"
                             % (j, until - set_at[j]))
@@ -244,8 +251,7 @@ def run_sequence(rig, seq, max_wait_periods=3):
     ch.stop()
     # let an engine that finishes its loop unseen after stop (the ESP32 RMT) get idle, so the
     # next sequence on this rig starts from a quiet channel
-    rig.run_cycles(max(p.period_cycles * p.burst_slots * (2 if p.alternate else 1)
-                       for p in plans) + LEAD_CYCLES)
+    rig.run_cycles(max(loop_cycles(p) for p in plans) + LEAD_CYCLES)
     pulses, violations = pulse_analysis.analyse(edges_since(ea, ma), edges_since(eb, mb),
                                                 cut_at=t_stop)
     problems = [v[1] for v in violations]

@@ -28,7 +28,7 @@ N_SEQUENCES = int(os.environ.get("PULSE_PROPERTY_SEQUENCES", "100000"))
 N_SEQUENCES_ESP32 = int(os.environ.get("PULSE_PROPERTY_SEQUENCES_ESP32", "20000"))
 N_HYPOTHESIS = int(os.environ.get("PULSE_PROPERTY_HYPOTHESIS", "300"))
 SEQUENCES_PER_RIG = 500  # a fresh simulated board every so often keeps edge lists short
-SHARDS = 4  # the bulk run split so pytest-xdist can spread it over the cores
+SHARDS = 8  # the bulk run split so pytest-xdist can spread it over the cores (and balance)
 
 
 def _bulk(board, n_sequences, shard):
