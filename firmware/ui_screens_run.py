@@ -15,7 +15,7 @@ from ui_screen import (ALERT, BACK, CHECK, DISMISS, DONE, HOME, PAUSE, RUN, STAY
 STEP_MA = 1  # one press = 1 mA (SAFETY rule 3)
 REDRAW_MS = const(200)  # a current that moves (a ramp) is redrawn at most 5 times a second
 _RUN_SIG = const(10)
-_STATE_TEXT = {"waiting_trigger": "waiting"}
+_STATE_TEXT = {"waiting_trigger": "waiting", "ramp_down": "ramp_dn"}  # 8 characters at most
 
 # a stopped channel on the run screen (12 characters after "1 ")
 CH_FAULT_TEXT = {
@@ -163,7 +163,8 @@ class RunScreen(Screen):
         lines = [ui.program.name[:10], "", "", "", "", "", "", ""]
         if out is not None:
             st = _STATE_TEXT.get(out.state, out.state)
-            lines[1] = "%-8s %3ds" % (st[:8], (out.countdown_ms + 999) // 1000)
+            c = (out.countdown_ms + 999) // 1000  # none for a switch-driven program (gait, hold)
+            lines[1] = ("%-8s %3ds" % (st[:8], c)) if c > 0 else st[:8]
             lines[2] = "left  " + mmss(out.remaining_ms)
         other = 0  # a stopped channel that is not the selected one
         for ch in range(1, ui.channels + 1):
