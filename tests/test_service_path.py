@@ -311,3 +311,47 @@ def test_on_the_emulated_rp2040_a_serviced_unit_stays_up_with_its_real_watchdog(
         assert ocr(b.oled.pixels())[0] == "Programs"
     finally:
         chip.close()
+
+
+@pytest.mark.skipif(_chip_version() is None, reason="no MicroPython image for the emulated chip")
+def test_make_logs_on_the_emulated_pico_running_the_app(tmp_path):
+    """make logs through the emulated Pico's serial port (host_tools/chip_device.py: the real
+    MicroPython answers the REPL, the real watchdog runs) while the app runs: the logs come, the
+    only reset is the tool's own at the end (the app runs again), none by the watchdog."""
+    import json
+    import subprocess
+    import sys
+
+    devdir = tmp_path / "chip"
+    proc = subprocess.Popen([sys.executable, "-m", "host_tools.chip_device", "--dir", str(devdir),
+                             "--preload", "--fresh", "--version", _chip_version()], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        port = proc.stdout.readline().split()[-1]
+
+        def state(want, timeout):
+            end = time.monotonic() + timeout
+            last = None
+            while time.monotonic() < end:
+                try:
+                    last = json.loads((devdir / "state" / "world.json").read_text())
+                    if want(last):
+                        return last
+                except (OSError, ValueError):
+                    pass
+                time.sleep(0.2)
+            raise AssertionError("chip device state not reached; last: %r" % (last,))
+
+        state(lambda s: s["screen_text"][:1] == ["Programs"], 240)
+        out = tmp_path / "logs"
+        assert in_time(240, flash.main, ["logs", "--port", port, "--out", str(out)]) == 0
+        s = state(lambda s: s["boots"] == 2 and s["screen_text"][:1] == ["Programs"], 240)
+        assert [r["reason"] for r in s["resets"]] == ["soft"]  # machine.reset(), not the watchdog
+        assert s["pins"]["enable"] == 0
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        proc.stdout.close()
