@@ -16,7 +16,7 @@ import sys
 
 import machine
 from machine import I2C, WDT, Pin, Timer
-from micropython import const, kbd_intr
+from micropython import const, kbd_intr  # pyright: ignore[reportAttributeAccessIssue]  (Blinka's micropython package shadows the rp2 stub)
 
 import board_config
 
@@ -56,8 +56,8 @@ def _log_crash(exc):
         import io
 
         buf = io.StringIO()
-        sys.print_exception(exc, buf)
-        text = old + "--- crash ---\n" + buf.getvalue()
+        sys.print_exception(exc, buf)  # pyright: ignore[reportArgumentType]  (a stream)
+        text = old + "--- crash ---\n" + buf.getvalue()  # pyright: ignore[reportAttributeAccessIssue]
         if len(text) > CRASH_LOG_MAX:
             text = text[-CRASH_LOG_MAX:]
         with open(CRASH_LOG + ".tmp", "w") as f:
