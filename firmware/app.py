@@ -108,6 +108,9 @@ class App:
         self._rec_last = 0
         self._rec_peak = [0.0, 0.0, 0.0]
         self.last_record = None
+        # called with each stored history record (dict with its number n), e.g. for the EMG
+        # fields of the same session: app.on_record = lambda r: emg.record_history(r["n"], ...)
+        self.on_record = None
         self._seen_faults = 0
         # the menu edits the UI's settings dict: read the live one (switch_nc, sound, auto-off)
         self.settings = self.ui.settings
@@ -203,6 +206,8 @@ class App:
             self.last_record = self.store.append_session(r)
         except Exception:  # noqa: BLE001 - flash full or failing: the session is over anyway
             self.last_record = r
+        if self.on_record is not None:
+            self.on_record(self.last_record)
 
     def session_running_record(self):
         """The record the running session would get now (tests, the REPL)."""
