@@ -168,7 +168,7 @@ def test_flash_onto_a_unit_running_older_firmware(tmp_path, build):
 
 
 @needs_mp
-def test_logs_and_backup_of_a_running_unit(unit, tmp_path):
+def test_logs_backup_restore_of_a_running_unit(unit, tmp_path):
     d = unit
     (d.flash_dir / "crash.log").write_text("--- crash ---\nboom\n")
     (d.flash_dir / "settings.json").write_text('{"contrast": 9}')
@@ -182,6 +182,13 @@ def test_logs_and_backup_of_a_running_unit(unit, tmp_path):
     assert in_time(30, flash.main, ["backup", "--port", d.port, "--out", str(tmp_path / "bk")]) == 0
     assert (tmp_path / "bk" / "settings.json").read_text() == '{"contrast": 9}'
     s = d.state(boot=3, want=lambda s: "Programs" in text(s), timeout=20)
+    assert s["reset"] == "hard"
+    (d.flash_dir / "settings.json").write_text('{"contrast": 1}')
+    time.sleep(1.5)
+    bk = str(tmp_path / "bk")
+    assert in_time(30, flash.main, ["restore", "--port", d.port, "--out", bk]) == 0
+    assert (d.flash_dir / "settings.json").read_text() == '{"contrast": 9}'
+    s = d.state(boot=4, want=lambda s: "Programs" in text(s), timeout=20)
     assert s["reset"] == "hard"
     assert b"watchdog reset" not in console(d)
 
