@@ -24,8 +24,29 @@
 #   that could wake them (pin change, IRQ flag change, CPU put/get), then re-evaluate on their next
 #   tick at or after the moment the event becomes visible.
 #   A self-loop `jmp x_dec/y_dec` to its own address runs in closed form: (X+1)*(delay+1) ticks.
+#
+# Periodic-orbit fast-forward (PioSystem.fastforward, on unless FASTFORWARD is False)
+#   Each PIO block's enabled SMs form one group. Every time the group's anchor (its lowest
+#   enabled SM) comes back to its wrap_bottom, the group's whole state is recorded relative to
+#   that cycle T: every SM's registers, shift counts, FIFO contents, stall/sleep/EXEC state, its
+#   next tick and any closed-form loop in flight (all relative to T), the block's IRQ flags and
+#   out/oe registers, the levels of the pins the group reads or drives, and the IRQ-flag and
+#   pin-change stamps that a later read can still see. The pin-level changes the group makes are
+#   logged. When a state recorded at T1 comes back at T2, nothing outside the group took part in
+#   between (no CPU access: every CPU entry point bumps PioSystem.gen; no external pin change:
+#   the pins' configuration is compared at every run_until; no other block reads or drives the
+#   group's pins; divider 1 only; no CPU IRQ handler on the block; no pin listener or pin IRQ on
+#   its pins), so the next periods repeat exactly: the group jumps ahead by k whole periods
+#   P = T2 - T1 with every SM's next tick still at or before the run_until limit c, the logged
+#   edges of one period are written k times shifted by P (so every edge is there, exact), and the
+#   stamps written in the period move by k * P. The state after run_until(c) is the one of the
+#   step-by-step run (PioSystem.steps, a statistic, counts fewer instructions);
+#   tests/test_sim_fastforward.py compares the two edge for edge.
 
 _INF = 1 << 60
+FASTFORWARD = True  # default of PioSystem.fastforward for new systems
+_FF_MAX_SNAPS = 256  # states kept per history before it starts over
+_FF_MAX_LOG = 1 << 16  # pin changes kept per history before it starts over
 _M32 = 0xFFFFFFFF
 
 WAKE_PIN = 1
@@ -100,6 +121,14 @@ class PioSystem:
         self._running = False
         self._levels = None
         self.steps = 0  # instructions executed (statistics)
+        # periodic-orbit fast-forward (see the header)
+        self.fastforward = FASTFORWARD
+        self.gen = 0  # bumped by every CPU access that can change a state machine or block
+        self.cp = None  # the anchor SM run() stopped at its wrap_bottom
+        self.ff_jumps = 0  # statistics: jumps made, cycles and edges they covered
+        self.ff_cycles = 0
+        self.ff_edges = 0
+        self._anchor_gen = -1
 
     def sys_hz(self):
         return getattr(self.world, "sys_hz", 125000000)
@@ -138,6 +167,8 @@ class PioSystem:
         changed = (outchg | oechg) & ((1 << npins) - 1)
         woke = False
         pin_of = _PIN_OF_BIT
+        h = self.blocks[0 if driver == "pio0" else 1].ffh
+        log = None if h is None else h.log
         while changed:
             bit = changed & -changed  # the lowest changed pin only: no walk over the others
             changed ^= bit
@@ -153,6 +184,8 @@ class PioSystem:
                 if ch is None or ch[0] != t:
                     self.pin_chg[pin] = (t, prev)
                 woke = True
+                if log is not None:
+                    log.append((pin, t, new))
         if woke and self.sleepers:
             self.notify(WAKE_PIN, t + 1, None)
 
@@ -166,6 +199,16 @@ class PioSystem:
         self.runnable = [sm for sm in self.sms if sm.enabled and not sm.sleep]
         self.sleepers = [sm for sm in self.sms if sm.enabled and sm.sleep]
         self.runnable_dirty = False
+        if self._anchor_gen != self.gen:
+            self._anchor_gen = self.gen
+            for b in self.blocks:
+                first = True
+                for sm in b.sms:
+                    if first and sm.enabled and self.fastforward:
+                        sm.brk = sm.wrap_bottom
+                        first = False
+                    else:
+                        sm.brk = -1
 
     # scheduler ----------------------------------------------------------------------------
     def run_until(self, c):
@@ -188,6 +231,10 @@ class PioSystem:
     def _run(self, c):
         if self.runnable_dirty:
             self._rebuild()
+        for b in self.blocks:
+            h = b.ffh
+            if h is not None and (h.gen != self.gen or _ff_sig(self.world.gpio) != h.sig):
+                b.ffh = None  # the CPU or the outside touched the group: start over
         # external pin changes may have happened at self.synced: re-evaluate pin sleepers
         if self.sleepers:
             for sm in list(self.sleepers):
@@ -211,6 +258,213 @@ class PioSystem:
             if best is None or best.t >= c:
                 return
             best.run(sk, c)
+            if self.cp is not None:
+                sm = self.cp
+                self.cp = None
+                self._ff_checkpoint(sm, c)
+
+    # periodic-orbit fast-forward (see the header) ----------------------------------------
+    def _ff_checkpoint(self, sm, c):
+        """The anchor `sm` has just come back to its wrap_bottom: record the group's state, or
+        jump ahead by whole periods if this state was seen before."""
+        blk = sm.block
+        h = blk.ffh
+        T = sm.t
+        if h is not None and h.off_until is not None:
+            if T < h.off_until:
+                return
+            h = None
+        if h is None:
+            h = self._ff_start(blk)
+            blk.ffh = h
+            if h.off_until is not None:
+                return
+        key, raw = _ff_key(blk, h, T)
+        hit = h.snaps.get(key)
+        if hit is None:
+            if len(h.snaps) >= _FF_MAX_SNAPS or len(h.log) >= _FF_MAX_LOG:
+                # no period in a whole history: pause the recording for as long again
+                h.off_until = T + (T - h.t0) + 1
+                h.snaps = None
+                h.log = None
+                return
+            h.snaps[key] = (T, len(h.log), raw)
+            return
+        T1, i1, raw1 = hit
+        P = T - T1
+        gpio = self.world.gpio
+        if P <= 0 or gpio.listeners:
+            return
+        maxt = T
+        for s in blk.sms:
+            if s.enabled and s.t > maxt:
+                maxt = s.t
+        k = (c - maxt) // P
+        if k < 1:
+            return
+        seg = h.log[i1:]
+        irqs = gpio.irq
+        for e in seg:
+            if irqs[e[0]] is not None:
+                return
+        self._ff_jump(blk, h, seg, raw1, raw, k, P)
+        # start a new history here (the log does not hold the replayed periods)
+        h2 = self._ff_start(blk)
+        blk.ffh = h2
+        if h2.off_until is None:
+            key, raw = _ff_key(blk, h2, sm.t)
+            h2.snaps[key] = (sm.t, 0, raw)
+
+    def _ff_start(self, blk):
+        """A new history for `blk`'s group (paused for good, until the CPU or the outside
+        changes something, when the group cannot be fast-forwarded)."""
+        gpio = self.world.gpio
+        h = _FfHistory(self.gen, _ff_sig(gpio), [])
+        h.off_until = _INF
+        if not self.fastforward or blk.sm_handlers.count(None) != 4 or \
+                blk.pio_handler is not None:
+            return h
+        func = gpio.func
+        npins = len(func)
+        other = self.blocks[1 - blk.index]
+        other_on = False
+        for s in other.sms:
+            if s.enabled:
+                other_on = True
+        mine = set()
+        for s in blk.sms:
+            if s.enabled:
+                if s.d256 != 256:
+                    return h
+                mine |= s.read_pins(npins)
+        for p in mine:
+            if other_on and func[p] == other.driver:
+                return h
+        if other_on:
+            theirs = set()
+            for s in other.sms:
+                if s.enabled:
+                    theirs |= s.read_pins(npins)
+            for p in theirs:
+                if func[p] == blk.driver:
+                    return h
+        for p in range(npins):
+            if func[p] == blk.driver:
+                mine.add(p)
+        h.pins = sorted(mine)
+        h.off_until = None
+        return h
+
+    def _ff_jump(self, blk, h, seg, raw1, raw2, k, P):
+        """Replay `seg` (one period of pin changes) k times, shifted by P each, then move the
+        group's state k periods on."""
+        sh = k * P
+        gpio = self.world.gpio
+        edges = gpio.edges
+        for j in range(1, k + 1):
+            off = j * P
+            for pin, cyc, lvl in seg:
+                rec = edges[pin]
+                cc = cyc + off
+                if rec[-1][0] == cc:
+                    if len(rec) > 1 and rec[-2][1] == lvl:
+                        rec.pop()
+                    else:
+                        rec[-1] = (cc, lvl)
+                else:
+                    rec.append((cc, lvl))
+        # stamps: every SM's next tick (a sleeping one's only when it moved in the period),
+        # closed-form loops in flight, IRQ flag and pin change stamps written in the period
+        t1, chg1, pc1 = raw1
+        t2, chg2, pc2 = raw2
+        for i in range(4):
+            s = blk.sms[i]
+            if not s.enabled:
+                continue
+            if s.sleep and t1[i] == t2[i]:
+                continue
+            s.n += sh
+            s.t += sh
+            ff = s.ff
+            if ff is not None:
+                s.ff = (ff[0], ff[1] + sh, ff[2], ff[3], ff[4])
+        ic = blk.irq_chg
+        for i in range(8):
+            if chg1[i] != chg2[i]:
+                ic[i] += sh
+        pcg = self.pin_chg
+        for pin in pc2:
+            v = pc2[pin]
+            if v is not None and pc1.get(pin) != v:
+                pcg[pin] = (v[0] + sh, v[1])
+        self.ff_jumps += 1
+        self.ff_cycles += sh
+        self.ff_edges += k * len(seg)
+
+
+class _FfHistory:
+    """Recorded states of one block's group since the last time it was touched."""
+
+    def __init__(self, gen, sig, pins):
+        self.gen = gen
+        self.sig = sig
+        self.pins = pins  # pins the group reads or drives
+        self.snaps = {}  # relative state -> (T, log index, raw stamps)
+        self.log = []  # (pin, cycle, level) of every pin change the group made
+        self.t0 = None
+        self.off_until = None
+
+
+def _ff_sig(gpio):
+    """What decides how a PIO write reaches a pin and what a PIO read sees, besides the PIO
+    itself: compared at every run_until while a history is kept."""
+    return (tuple(gpio.func), tuple(gpio.ext), tuple(gpio.pull))
+
+
+def _ff_key(blk, h, T):
+    """(the group's state relative to cycle T, the raw stamps the jump needs)."""
+    if h.t0 is None:
+        h.t0 = T
+    sms = blk.sms
+    mint = _INF
+    for s in sms:
+        if s.enabled and not s.sleep and s.t < mint:
+            mint = s.t
+    parts = []
+    traw = []
+    for s in sms:
+        traw.append(s.t)
+        if not s.enabled:
+            parts.append(None)
+            continue
+        if s.sleep and s.t <= mint + 1:
+            rt = None  # asleep: its next tick is decided by the wake-up, not by its own count
+        else:
+            rt = s.t - T
+        ff = s.ff
+        if ff is not None:
+            ff = (ff[0], s.base + ff[1] - T, ff[2], ff[3], ff[4])
+        parts.append((s.pc, s.x, s.y, s.isr, s.isr_count, s.osr, s.osr_count, tuple(s.tx),
+                      tuple(s.rx), s.stalled, s.irq_waiting, s.exec_word, s.sleep, rt, ff))
+    chg = []
+    ic = blk.irq_chg
+    prev = blk.irq_prev
+    for i in range(8):
+        if ic[i] >= mint:
+            chg.append((i, ic[i] - T, (prev >> i) & 1))
+    levels = blk.system.world.gpio.levels
+    pcg = blk.system.pin_chg
+    pins = []
+    pcraw = {}
+    for p in h.pins:
+        ch = pcg.get(p)
+        pcraw[p] = ch
+        if ch is not None and ch[0] >= mint:
+            pins.append((levels[p], ch[0] - T, ch[1]))
+        else:
+            pins.append(levels[p])
+    key = (tuple(parts), blk.irq, tuple(chg), blk.out, blk.oe, tuple(pins))
+    return key, (traw, list(ic), pcraw)
 
 
 class PioBlock:
@@ -233,6 +487,7 @@ class PioBlock:
         self.sm_handlers = [None] * 4  # (handler, arg)
         self.pio_handler = None  # (handler, trigger, arg)
         self.pending_handlers = []
+        self.ffh = None  # fast-forward history of this block's group (see the header)
 
     # instruction memory -------------------------------------------------------------------
     def add_program(self, prog):
@@ -257,6 +512,7 @@ class PioBlock:
         self.programs.append([prog, offset, n])
         prog[1 + self.index] = offset
         self.mem_version += 1
+        self.system.gen += 1
         return None
 
     def holds(self, prog):
@@ -280,6 +536,7 @@ class PioBlock:
                 keep.append(entry)
         self.programs = keep
         self.mem_version += 1
+        self.system.gen += 1
 
     # IRQ flags ----------------------------------------------------------------------------
     def irq_read(self, i, t):
@@ -313,10 +570,12 @@ class PioBlock:
             self.pending_handlers.append((t, i, ph[0], ph[2]))
 
     def set_sm_irq_handler(self, i, handler, arg):
+        self.system.gen += 1
         self.sm_handlers[i] = None if handler is None else (handler, arg)
         return _IrqObj(self, 1 << i)
 
     def set_irq_handler(self, handler, trigger, hard, arg):
+        self.system.gen += 1
         if trigger & ~0xF00:
             raise NotImplementedError("PIO.irq trigger other than IRQ_SM0..3 (FIFO interrupts)")
         self.pio_handler = None if handler is None else (handler, trigger, arg)
@@ -343,6 +602,7 @@ class _HandlerCall:
     def __call__(self):
         sysm = self.block.system
         sysm.sync()
+        sysm.gen += 1
         self.block.irq_write(self.i, 0, sysm.world.now)
         self.handler(self.arg)
 
@@ -374,6 +634,7 @@ class SmCore:
         self.irq_waiting = False
         self.exec_word = None
         self.ff = None  # closed-form self loop in flight: (pc, n0, count, ticks per iteration, reg)
+        self.brk = -1  # fast-forward anchor: run() stops when the PC comes back here
         self.base = 0
         self.n = 0
         self.t = 0
@@ -432,6 +693,7 @@ class SmCore:
     ):
         blk = self.block
         sysm = self.system
+        sysm.gen += 1
         now = sysm.now()
         self.set_enabled(False)
         if not blk.holds(prog):
@@ -590,6 +852,25 @@ class SmCore:
             pins = (m, _rotl(data, self.set_base) & m)
         return (8, dst, data, pins, smask, sbits, delay, w)
 
+    def read_pins(self, npins):
+        """The GPIOs this SM's instructions can read (JMP PIN, WAIT GPIO/PIN, IN/MOV PINS), over
+        the whole instruction memory (a jump may reach any word)."""
+        if self.code_version != self.block.mem_version:
+            self._decode_all()
+        pins = set()
+        for ins in self.code:
+            op = ins[0]
+            if op == 0 and ins[1] == 6:
+                pins.add(self.jmp_pin & 31)
+            elif op == 1 and ins[2] == 0:
+                pins.add(ins[3] & 31)
+            elif op == 1 and ins[2] == 1:
+                pins.add((self.in_base + ins[3]) & 31)
+            elif (op == 2 and ins[1] == 0) or (op == 6 and ins[3] == 0) or \
+                    (op == 3 and ins[1] == 7) or (op == 6 and ins[1] == 4):
+                return set(range(npins))  # IN/MOV PINS, or OUT/MOV EXEC (any instruction)
+        return set(p for p in pins if p < npins)
+
     # ---- time helpers ---------------------------------------------------------------------
     def _cycle_of(self, n):
         if self.d256 == 256:
@@ -638,6 +919,7 @@ class SmCore:
     # ---- CPU side -------------------------------------------------------------------------
     def set_enabled(self, on):
         sysm = self.system
+        sysm.gen += 1
         now = sysm.now()
         if on == self.enabled:
             return
@@ -658,6 +940,7 @@ class SmCore:
         sysm.resched = True
 
     def restart(self):
+        self.system.gen += 1
         self.settle(self.system.now())
         self.stalled = False
         self.irq_waiting = False
@@ -677,6 +960,7 @@ class SmCore:
 
     def cpu_exec(self, word):
         sysm = self.system
+        sysm.gen += 1
         now = sysm.now()
         self.settle(now)
         self.exec_word = word & 0xFFFF
@@ -716,6 +1000,7 @@ class SmCore:
                 "(time.sleep_*) or check tx_fifo() first".format(self.gidx, self.tx_depth)
             )
         self.tx.append(v & _M32)
+        self.system.gen += 1
         if self.sleep & WAKE_TX:
             self.wake(self.system.now())
 
@@ -727,6 +1012,7 @@ class SmCore:
                 "(time.sleep_*) or check rx_fifo() first".format(self.gidx)
             )
         v = self.rx.pop(0)
+        self.system.gen += 1
         if self.sleep & WAKE_RX:
             self.wake(self.system.now())
         return v
@@ -785,6 +1071,7 @@ class SmCore:
         code = self.code
         base = self.base
         d256 = self.d256
+        brk = self.brk
         steps = 0
         while True:
             t = self.t
@@ -825,6 +1112,9 @@ class SmCore:
             else:
                 self._advance(ew, pc_here, newpc, nexec, delay)
             if once:
+                break
+            if self.pc == brk and self.exec_word is None:
+                sysm.cp = self  # back at the anchor PC: PioSystem._ff_checkpoint
                 break
         sysm.steps += steps
 
