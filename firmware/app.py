@@ -216,15 +216,17 @@ class App:
     # --- buzzer and auto-off ------------------------------------------------------------------
     def beep(self, ms):
         """A beep of ms on the piezo when the settings' sound is on (board.BUZZER)."""
-        if self._buzzer is None or not self.settings.get("sound", True):
+        b = self._buzzer
+        if b is None or not self.settings.get("sound", True):
             return
-        self._buzzer.duty_u16(32768)
+        b.duty_u16(32768)
         self._beeping = True
         self._beep_until = time.ticks_add(time.ticks_ms(), ms)
 
     def _beep_tick(self, now_ms):
-        if self._beeping and time.ticks_diff(now_ms, self._beep_until) >= 0:
-            self._buzzer.duty_u16(0)
+        b = self._buzzer
+        if b is not None and time.ticks_diff(now_ms, self._beep_until) >= 0:
+            b.duty_u16(0)
             self._beeping = False
 
     def _sleep(self):

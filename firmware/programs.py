@@ -159,7 +159,7 @@ class Program:
     intensity = ""
     sessions_week = ""
     seated_first = False
-    progression = None      # presets only: ((session_min, on_s, off_s), ...) steps, see at_step
+    progression = ()        # presets only: ((session_min, on_s, off_s), ...) steps, see at_step
     step_sessions = 7       # counted sessions per progression step
     step = 0                # the step this copy plays (at_step)
     min_gap = False         # play the engine's smallest inter-phase gap (set_pulse_check)

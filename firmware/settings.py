@@ -58,7 +58,7 @@ HISTORY_SCHEMA = {
 END_KINDS = ("done", "stop", "back", "fault", "battery", "usb")
 
 
-def counted_sessions(hist, key=None, min_minutes=5):
+def counted_sessions(hist, key=None, min_minutes=5.0):
     """Sessions that count as practice: >= min_minutes stimulated (however they ended), or a
     record of older firmware (no "end": it logged completed sessions only). key: one program's."""
     n = 0
