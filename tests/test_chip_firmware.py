@@ -13,6 +13,7 @@ shorter chip (about 40 s wall). docs/emulated_chip.md lists the times.
 """
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,13 @@ def _visits(screens, until_ms):
     return out
 
 
+def _frame_key(rows):
+    """A frame's text; on the run screen with its digits masked (live values)."""
+    if screen_name(rows) != "run":
+        return rows
+    return [re.sub(r"[0-9]", "#", r) for r in rows]
+
+
 def _band_ok(a, b, t_end, early, late, tol):
     """Every value of record a (before t_end) lies within the values record b takes from `late`
     ms before to `early` ms after it, widened by tol. (A value shown by one side is shown by the
@@ -154,12 +162,16 @@ def test_scenario_gives_the_same_events_amplitudes_and_enable_record_as_the_host
     host_ui = [e["state"] for e in host["events"] if e["kind"] == "screen" and e["t_ms"] < T_HANG]
     assert host_ui == seq
     # every frame the host shows, the chip shows with the same text, in order, within tolerance
+    # (the run screen's live numbers - countdown, the amplitude being played - are what they are
+    # at the instant of rendering, a tick offset apart: there the digits are compared through
+    # the DAC record below, the rest of the text here)
     i = 0
-    cs = [(t, rows) for t, rows in chip["screens"] if t < T_HANG]
+    cs = [(t, _frame_key(rows)) for t, rows in chip["screens"] if t < T_HANG]
     for th, rows in host["screens"]:
         if th >= T_HANG:
             break
-        while i < len(cs) and cs[i][1] != rows:
+        key = _frame_key(rows)
+        while i < len(cs) and cs[i][1] != key:
             i += 1
         assert i < len(cs), "host frame at %d ms %r never shown on the chip" % (th, rows)
         assert th - EARLY_MS <= cs[i][0] <= th + LATE_MS, (th, cs[i][0], rows)
