@@ -1,0 +1,413 @@
+# ruff: noqa: F821
+# The PIO engine's periodic-orbit fast-forward (host_tools/sim/pio_core.py, header) against the
+# step-by-step run: the same programs and the project's pulse engine (lib/pulse_pio.py) run twice,
+# fast-forward off and on, and every pin's edge list must be identical cycle for cycle, as well as
+# every state machine's state at the end. Each case also checks that the fast-forward really
+# jumped (or, where it must not, that it did not), and mutants of the fast-forward (an edge one
+# cycle late, a state one cycle off, a CPU write or an outside pin change not noticed) must make
+# the comparison fail.
+import pytest
+
+from host_tools.sim import pio_core, rp2, world
+from tests.prng import Rng
+from tests.pulse_harness import Rig, random_sequence, run_sequence
+
+PIO = rp2.PIO
+SYS_HZ = 125_000_000
+
+
+# ------------------------------------------------------------------------------------------
+# helpers
+
+def _system(w, ff):
+    ps = pio_core.system_for(w)
+    ps.fastforward = ff
+    return ps
+
+
+def observed(w):
+    """Everything a test or the firmware can see of the PIO: every pin's edges, then every state
+    machine's registers, FIFOs, program counter and next tick, the IRQ flags and pin registers."""
+    w.sync()
+    ps = pio_core.system_for(w)
+    sms = []
+    for sm in ps.sms:
+        sms.append((sm.enabled, sm.pc, sm.x, sm.y, sm.isr, sm.isr_count, sm.osr, sm.osr_count,
+                    tuple(sm.tx), tuple(sm.rx), sm.stalled, sm.irq_waiting, sm.exec_word,
+                    sm.sleep, sm.t if sm.enabled else None, sm.ff))
+    blocks = [(b.irq, b.out, b.oe) for b in ps.blocks]
+    return [list(e) for e in w.gpio.edges], sms, blocks
+
+
+def first_difference(a, b):
+    ea, sa, ba = a
+    eb, sb, bb = b
+    for pin in range(len(ea)):
+        if ea[pin] != eb[pin]:
+            k = 0
+            while k < min(len(ea[pin]), len(eb[pin])) and ea[pin][k] == eb[pin][k]:
+                k += 1
+            return "pin %d edge %d: %r != %r" % (pin, k, ea[pin][k:k + 2], eb[pin][k:k + 2])
+    if sa != sb:
+        return "state machines: %r != %r" % (sa, sb)
+    if ba != bb:
+        return "blocks: %r != %r" % (ba, bb)
+    return None
+
+
+def both_ways(scenario):
+    """Run scenario(ff) -> world with fast-forward off and on; (difference or None, jumps,
+    cycles jumped, edges the run recorded)."""
+    slow = scenario(False)
+    a = observed(slow)
+    fast = scenario(True)
+    b = observed(fast)
+    ps = pio_core.system_for(fast)
+    assert pio_core.system_for(slow).ff_jumps == 0
+    return first_difference(a, b), ps.ff_jumps, ps.ff_cycles, sum(len(e) for e in a[0])
+
+
+# ------------------------------------------------------------------------------------------
+# the pulse engine (lib/pulse_pio.py) on the pico board
+
+def engine(ff, steps):
+    """A Rig with fast-forward on or off; `steps` is a list of actions:
+    ("set", ch, kwargs) ("start", ch) ("stop", ch) ("run", cycles) ("service",)."""
+    r = Rig("pico")
+    _system(r.w, ff)
+    for st in steps:
+        op = st[0]
+        if op == "set":
+            r.channel(st[1]).set(**st[2])
+        elif op == "start":
+            r.channel(st[1]).start()
+        elif op == "stop":
+            r.channel(st[1]).stop()
+        elif op == "run":
+            r.run_cycles(st[1])
+        elif op == "service":
+            for ch in r.channels.values():
+                ch.service()
+    return r.w
+
+
+MS = SYS_HZ // 1000
+TRAIN = dict(phase_us=300, gap_us=50, rate_hz=100)
+
+ENGINE_CASES = {
+    "train_100hz": [("set", 1, TRAIN), ("start", 1), ("run", 1000 * MS), ("stop", 1)],
+    "train_200hz_short_phase": [("set", 1, dict(phase_us=20, gap_us=1, rate_hz=200)),
+                                ("start", 1), ("run", 500 * MS), ("stop", 1)],
+    "train_0_5hz_long_rest": [("set", 1, dict(phase_us=1000, gap_us=1000, rate_hz=0.5)),
+                              ("start", 1), ("run", 9000 * MS), ("stop", 1)],
+    "burst": [("set", 1, dict(phase_us=100, gap_us=20, rate_hz=1000, burst_count=5,
+                              burst_rate_hz=20)),
+              ("start", 1), ("run", 700 * MS), ("stop", 1)],
+    "burst_many_slots": [("set", 1, dict(phase_us=50, gap_us=10, rate_hz=2500, burst_count=7,
+                                         burst_rate_hz=50)),
+                         ("start", 1), ("run", 300 * MS), ("stop", 1)],
+    "alternating": [("set", 1, dict(phase_us=250, gap_us=100, rate_hz=80, alternate=True)),
+                    ("start", 1), ("run", 900 * MS), ("stop", 1)],
+    "two_channels_same_rate": [("set", 1, TRAIN), ("set", 2, dict(phase_us=250, gap_us=50,
+                                                                  rate_hz=100)),
+                               ("start", 1), ("start", 2), ("run", 1500 * MS),
+                               ("stop", 1), ("stop", 2)],
+    "two_channels_other_rates": [("set", 1, dict(phase_us=200, gap_us=30, rate_hz=67)),
+                                 ("set", 2, dict(phase_us=400, gap_us=80, rate_hz=150,
+                                                 burst_count=3, burst_rate_hz=10)),
+                                 ("start", 1), ("run", 37 * MS + 11), ("start", 2),
+                                 ("run", 1200 * MS), ("stop", 1), ("run", 55 * MS),
+                                 ("stop", 2)],
+    # live updates the way the app makes them: set(), then service() every 10 ms tick
+    "live_updates": [("set", 1, TRAIN), ("start", 1), ("run", 333 * MS + 7),
+                     ("set", 1, dict(phase_us=200, gap_us=40, rate_hz=150)), ("service",),
+                     ("run", 10 * MS), ("service",), ("run", 400 * MS + 3),
+                     ("set", 1, dict(phase_us=450, gap_us=60, rate_hz=40)), ("service",),
+                     ("run", 10 * MS), ("service",), ("run", 650 * MS), ("stop", 1)],
+    # stop inside phase A, inside the gap, inside phase B, then a new start
+    "stop_mid_phase": [("set", 1, TRAIN), ("start", 1), ("run", 500 * MS + 20 + 125 * 100),
+                       ("stop", 1), ("run", 3 * MS), ("start", 1),
+                       ("run", 300 * MS + 37500 + 125 * 20), ("stop", 1), ("run", 1 * MS),
+                       ("start", 1), ("run", 200 * MS + 37500 + 6250 + 125 * 150), ("stop", 1),
+                       ("run", 50 * MS)],
+    "burst_stop_mid_burst": [("set", 1, dict(phase_us=100, gap_us=20, rate_hz=1000,
+                                             burst_count=5, burst_rate_hz=20)),
+                             ("start", 1), ("run", 402 * MS + 1234), ("stop", 1),
+                             ("run", 20 * MS), ("start", 1), ("run", 170 * MS), ("stop", 1)],
+}
+
+
+@pytest.mark.parametrize("name", sorted(ENGINE_CASES))
+def test_pulse_engine_same_edges(name):
+    diff, jumps, cycles, nedges = both_ways(lambda ff: engine(ff, ENGINE_CASES[name]))
+    assert diff is None, diff
+    assert nedges > 20
+    assert jumps > 0 and cycles > 0, "the fast-forward never jumped"
+
+
+def test_random_sequences_same_edges():
+    """Random parameter sequences of the property test (random start, updates at random
+    moments, stop at a random moment), each played on a fresh rig both ways."""
+    rnd = Rng(11)
+    jumped = 0
+    for i in range(60):
+        seq = random_sequence(rnd)
+        runs = []
+        for ff in (False, True):
+            r = Rig("pico")
+            _system(r.w, ff)
+            run_sequence(r, seq)
+            runs.append(observed(r.w))
+            if ff:
+                jumped += pio_core.system_for(r.w).ff_jumps
+        diff = first_difference(runs[0], runs[1])
+        assert diff is None, (i, seq, diff)
+    assert jumped > 20
+
+
+# ------------------------------------------------------------------------------------------
+# small programs: pins every instruction, IRQs between machines, pins from outside, dividers
+
+@rp2.asm_pio(set_init=PIO.OUT_LOW)
+def _sets():
+    wrap_target()
+    set(pins, 1)
+    set(pins, 0)[2]
+    wrap()
+
+
+@rp2.asm_pio(sideset_init=PIO.OUT_LOW)
+def _irq_raiser():
+    wrap_target()
+    set(x, 9).side(1)
+    label("l")
+    jmp(x_dec, "l").side(0)[1]
+    irq(5).side(1)
+    nop().side(0)[3]
+    wrap()
+
+
+@rp2.asm_pio(set_init=(PIO.OUT_LOW, PIO.OUT_LOW))
+def _irq_counter():
+    wrap_target()
+    set(y, 2)
+    label("c")
+    wait(1, irq, 5)
+    set(pins, 1)
+    jmp(y_dec, "c")
+    set(pins, 2)[7]
+    set(pins, 0)
+    wrap()
+
+
+@rp2.asm_pio(sideset_init=PIO.OUT_LOW)
+def _follow_pin():
+    wrap_target()
+    wait(1, pin, 0).side(1)
+    set(x, 20).side(0)
+    label("d")
+    jmp(x_dec, "d").side(1)
+    wait(0, pin, 0).side(0)
+    wrap()
+
+
+@rp2.asm_pio(sideset_init=PIO.OUT_LOW)
+def _jmp_pin_square():
+    wrap_target()
+    jmp(pin, "hi").side(0)
+    set(x, 30).side(0)
+    label("lo")
+    jmp(x_dec, "lo").side(0)
+    jmp("end").side(0)
+    label("hi")
+    set(x, 12).side(1)
+    label("hl")
+    jmp(x_dec, "hl").side(1)
+    label("end")
+    nop().side(0)
+    wrap()
+
+
+@rp2.asm_pio(autopush=True, push_thresh=8)
+def _sampler():
+    wrap_target()
+    in_(pins, 1)[3]
+    wrap()
+
+
+@rp2.asm_pio(out_init=PIO.OUT_LOW, autopull=True, pull_thresh=4, out_shiftdir=PIO.SHIFT_RIGHT)
+def _shifter():
+    wrap_target()
+    out(pins, 1)[2]
+    wrap()
+
+
+def program_world(ff, build):
+    w = world.new_world(sys_hz=SYS_HZ)
+    _system(w, ff)
+    build(w)
+    return w
+
+
+def _run(w, cycles):
+    w.advance_to(w.now + cycles)
+    w.sync()
+
+
+def case_sets(w):
+    rp2.StateMachine(0, _sets, set_base=5).active(1)
+    _run(w, 100_000)
+
+
+def case_irq_pair(w):
+    rp2.StateMachine(0, _irq_raiser, sideset_base=2).active(1)
+    rp2.StateMachine(1, _irq_counter, set_base=10).active(1)
+    _run(w, 50_000)
+
+
+def case_two_blocks_irq_and_sets(w):
+    rp2.StateMachine(0, _irq_raiser, sideset_base=2).active(1)
+    rp2.StateMachine(2, _irq_counter, set_base=10).active(1)
+    sm = rp2.StateMachine(4, _sets, set_base=14)
+    _run(w, 777)
+    sm.active(1)
+    _run(w, 60_000)
+
+
+def case_divider(w):
+    # divider 2.5 (fractional): never fast-forwarded, but still the same
+    rp2.StateMachine(0, _sets, freq=SYS_HZ * 2 // 5, set_base=5).active(1)
+    _run(w, 20_000)
+
+
+def case_external_input(w):
+    # a pin driven from outside at chosen moments: every change must be seen at its cycle
+    w.gpio.drive_external(20, 0)
+    rp2.StateMachine(0, _follow_pin, in_base=20, sideset_base=3).active(1)
+    for k in range(12):
+        _run(w, 3000 + 517 * k)
+        w.gpio.drive_external(20, k & 1)
+    _run(w, 5000)
+
+
+def case_external_gate(w):
+    # jmp pin on an outside level that flips and flips back between two syncs of the world
+    w.gpio.drive_external(21, 0)
+    rp2.StateMachine(0, _jmp_pin_square, sideset_base=4, jmp_pin=21).active(1)
+    for k in range(10):
+        _run(w, 4000 + 333 * k)
+        w.gpio.drive_external(21, 1)
+        _run(w, 40)
+        w.gpio.drive_external(21, 0)
+    _run(w, 9000)
+
+
+def case_cross_block_read(w):
+    # block 1 samples a pin block 0 drives: the blocks interact, no jump may break that
+    rp2.StateMachine(0, _sets, set_base=5).active(1)
+    sm = rp2.StateMachine(4, _sampler, in_base=5)
+    sm.active(1)
+    got = []
+    for _ in range(20):
+        _run(w, 200)
+        while sm.rx_fifo():
+            got.append(sm.get())
+    assert got
+
+
+def case_fifo_feed(w):
+    # the CPU feeds the TX FIFO now and then; the state between feeds repeats (OSR empty,
+    # stalled on autopull) and the CPU put must be seen at its cycle
+    sm = rp2.StateMachine(0, _shifter, out_base=9)
+    sm.active(1)
+    for k in range(30):
+        sm.put(0b1011 if k % 3 else 0b0110)
+        _run(w, 900 + 13 * (k % 4))
+
+
+PROGRAM_CASES = {
+    "sets": (case_sets, True),
+    "irq_pair": (case_irq_pair, True),
+    "two_blocks": (case_two_blocks_irq_and_sets, True),
+    "divider": (case_divider, False),
+    "external_input": (case_external_input, None),  # waits on the pin: no period
+    "external_gate": (case_external_gate, True),
+    "cross_block_read": (case_cross_block_read, None),
+    "fifo_feed": (case_fifo_feed, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAM_CASES))
+def test_programs_same_edges(name):
+    build, expect_jumps = PROGRAM_CASES[name]
+    diff, jumps, _cycles, _n = both_ways(lambda ff: program_world(ff, build))
+    assert diff is None, diff
+    if expect_jumps is True:
+        assert jumps > 0
+    elif expect_jumps is False:
+        assert jumps == 0
+
+
+def test_cross_block_read_is_not_fast_forwarded():
+    w = program_world(True, case_cross_block_read)
+    assert pio_core.system_for(w).ff_jumps == 0
+
+
+def test_speed_two_channels_100hz():
+    """The bench's PIO-only case (2 channels x 100 Hz) covers 60 s with few jumps and exact."""
+    steps = [("set", 1, TRAIN), ("set", 2, dict(phase_us=250, gap_us=50, rate_hz=100)),
+             ("start", 1), ("start", 2), ("run", 60 * SYS_HZ), ("stop", 1), ("stop", 2)]
+    w = engine(True, steps)
+    ps = pio_core.system_for(w)
+    assert ps.ff_cycles > 59 * SYS_HZ * 2  # both blocks jumped over nearly all of it
+    assert ps.steps < 2000  # instructions actually executed
+    assert len(w.gpio.edges[2]) == 1 + 2 * 6000
+
+
+# ------------------------------------------------------------------------------------------
+# mutants: each breaks the fast-forward in one way; the comparison must see it
+
+def _mutant_edge_late(orig):
+    def jump(self, blk, h, seg, raw1, raw2, k, P):
+        seg = [(p, c + 1, v) for p, c, v in seg]  # off by one in the replayed edges
+        return orig(self, blk, h, seg, raw1, raw2, k, P)
+    return jump
+
+
+def _mutant_state_early(orig):
+    def jump(self, blk, h, seg, raw1, raw2, k, P):
+        orig(self, blk, h, seg, raw1, raw2, k, P)
+        for s in blk.sms:  # off by one in the shift of the machines' time
+            if s.enabled and not s.sleep:
+                s.n -= 1
+                s.t -= 1
+    return jump
+
+
+@pytest.mark.parametrize("mutant", [_mutant_edge_late, _mutant_state_early])
+def test_mutant_of_the_jump_is_caught(monkeypatch, mutant):
+    monkeypatch.setattr(pio_core.PioSystem, "_ff_jump", mutant(pio_core.PioSystem._ff_jump))
+    diff, jumps, _c, _n = both_ways(lambda ff: engine(ff, ENGINE_CASES["train_100hz"]))
+    assert jumps > 0
+    assert diff is not None
+
+
+def test_mutant_cpu_write_not_noticed_is_caught(monkeypatch):
+    orig = pio_core.SmCore.cpu_put
+
+    def put(self, v):
+        orig(self, v)
+        self.system.gen -= 1  # the history survives the CPU's write
+
+    monkeypatch.setattr(pio_core.SmCore, "cpu_put", put)
+    diff, _j, _c, _n = both_ways(lambda ff: program_world(ff, case_fifo_feed))
+    assert diff is not None
+
+
+def test_mutant_outside_pin_change_not_noticed_is_caught(monkeypatch):
+    monkeypatch.setattr(pio_core, "_ff_sig", lambda gpio: 0)
+    original = pio_core.SmCore.read_pins
+    monkeypatch.setattr(pio_core.SmCore, "read_pins", lambda self, n: set())
+    diff, _j, _c, _n = both_ways(lambda ff: program_world(ff, case_external_gate))
+    monkeypatch.setattr(pio_core.SmCore, "read_pins", original)
+    assert diff is not None
