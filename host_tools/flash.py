@@ -111,7 +111,7 @@ if _c is not None and not _s:
         pass
     if getattr(_c, 'wdt', None) is not None and globals().get('service_timer') is None:
         from machine import Timer
-        service_timer = Timer(-1, mode=Timer.PERIODIC, period=100,
+        service_timer = Timer(3 if sys.platform == 'esp32' else -1, mode=Timer.PERIODIC, period=100,
                               callback=lambda t, f=_c.wdt.feed: f())
         _h = True
 print(repr({'app': _c is not None or _s, 'service': _s, 'fed_by_host': _h}))

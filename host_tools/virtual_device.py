@@ -105,12 +105,12 @@ class Bridge:
     def __init__(self, devdir, tcp_port=None, heap="64M"):
         self.devdir = Path(devdir)
         self.heap = heap
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave)
-        os.set_blocking(self.master, False)
-        self.port = os.ttyname(self.slave)
         self.listener = None
         self.client = None
+        self.master = self.slave = None
+        self.link = self.devdir / "state" / "tty"  # the port: follows the pty over resets
+        self.port = str(self.link.parent.resolve() / self.link.name)
+        self.plug()
         if tcp_port is not None:
             self.listener = socket.socket()
             self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -127,6 +127,34 @@ class Bridge:
         self.paste_recv = 0
         self.boots = 0
         self.stall = False
+
+    # ---- the USB connection ---------------------------------------------------------------
+    def plug(self):
+        """A new pseudo-terminal behind the port (state/tty). A board drops off USB at a hard
+        reset and comes back: so does this one. The host's open port then reads EIO (pyserial:
+        SerialException), as when a board vanishes; opening the port again gets the new one."""
+        if self.master is not None:
+            for fd in (self.master, self.slave):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            if self.client is not None:
+                self.client.close()
+                self.client = None
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        os.set_blocking(self.master, False)
+        self.pty = os.ttyname(self.slave)
+        tmp = self.link.with_name("tty.tmp")
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        os.symlink(self.pty, tmp)
+        os.replace(tmp, self.link)
+        self.pending = bytearray()
+        self.line = bytearray()
+        self.cont = bytearray()
+        self.mode = "friendly"
 
     # ---- output to the host ----------------------------------------------------------------
     def send(self, data):
@@ -270,6 +298,8 @@ class Bridge:
                 elif code != 3:
                     self.send(b"\r\n[virtual device: MicroPython exited with %d, restarting]\r\n"
                               % code)
+                if code in (3, 5):
+                    self.plug()  # a hard reset: off USB and back
                 self.mode = "friendly"
                 why = {3: "hard", 5: "watchdog"}.get(code, "power-on")
                 self.start_agent(run_main=True, reset=why)

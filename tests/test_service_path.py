@@ -39,10 +39,19 @@ def read_until(ser, token, timeout=10.0):
 def in_time(seconds, fn, *args, **kw):
     """fn(*args, **kw), or a test failure if it has not returned after seconds (a unit that
     resets half way through leaves mpremote waiting for an answer that never comes)."""
-    out = []
-    t = threading.Thread(target=lambda: out.append(fn(*args, **kw)), daemon=True)
+    out, err = [], []
+
+    def call():
+        try:
+            out.append(fn(*args, **kw))
+        except BaseException as e:  # noqa: B036 - handed to the test's thread
+            err.append(e)
+
+    t = threading.Thread(target=call, daemon=True)
     t.start()
     t.join(seconds)
+    if err:
+        raise err[0]
     assert out, "%s did not finish within %d s" % (fn.__name__, seconds)
     return out[0]
 
