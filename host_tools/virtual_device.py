@@ -23,7 +23,9 @@ Folder layout (DIR, default out/virtual-device):
                           [{"pin": 18, "level": 0}] presses a button (drives GP18 low),
                           [{"pin": 18, "release": true}] lets it go
     DIR/state/console.log everything the device printed
-    DIR/state/port.txt    the pseudo-terminal path;  DIR/config.json: what the device reports
+    DIR/state/tty         the port: a link to the current pseudo-terminal (a hard reset drops
+                          the connection, as a board drops off USB, and links a new one)
+    DIR/state/port.txt    the port's path;  DIR/config.json: what the device reports
 
 What it reports (all configurable, for tests of the flashing checks):
     os.uname().machine          "Raspberry Pi Pico with RP2040"   (--machine)
