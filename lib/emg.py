@@ -97,7 +97,9 @@ class Emg:
         self._engines = []
         self._plans = [None, None]
         self._on = array("i", (0, 0))  # 1: train running, phase known; 2: running, phase unknown
-        self._next = array("i", (0, 0))  # ticks_us of the next (or current) pulse start
+        # ticks_us of the next (or current) pulse start: a list, not an array("i"): a ticks value
+        # is a small int of the port (30 bits on the chips, 62 on the unix port)
+        self._next = [0, 0]
         self._frac = array("i", (0, 0))  # sub-us part of _next, in units of 1/sys_hz us
         self._per_us = array("i", (0, 0))  # period: whole us
         self._per_rem = array("i", (0, 0))  # and the rest, in units of 1/sys_hz us
@@ -166,7 +168,7 @@ class Emg:
             self._slots[i] = plan.burst_slots
         self._slot[i] = 0
         self._frac[i] = 0
-        self._next[i] = t_us  # pyright: ignore[reportCallIssue, reportArgumentType]  (an int)
+        self._next[i] = t_us  # pyright: ignore[reportCallIssue, reportArgumentType]
         self._plans[i] = plan
         self._on[i] = 1
 
