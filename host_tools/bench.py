@@ -147,8 +147,14 @@ def stop_latency_cycles(board="pico", n=200, seed=3):
     return worst
 
 
-def sim_speed(board="pico", seconds=60):
+def sim_speed(board="pico", seconds=60, fastforward=True):
+    """PIO-only speed: (x real time, pulses, wall s). fastforward=False: every instruction
+    stepped (pio_core's periodic-orbit fast-forward off; the edges are the same)."""
     r = _rig(board)
+    if board == "pico":
+        from host_tools.sim import pio_core
+
+        pio_core.system_for(r.w).fastforward = fastforward
     c1, c2 = r.channel(1), r.channel(2)
     c1.set(phase_us=300, gap_us=50, rate_hz=100)
     c2.set(phase_us=250, gap_us=50, rate_hz=100)
@@ -274,6 +280,8 @@ MEASURED = [
     ("pio_sim_x_realtime", "x", "PIO-only: 2 channels x 100 Hz x 60 s, device time / wall"),
     ("pio_sim_pulses", "pulses", "pulses measured from the edges of that run"),
     ("pio_sim_wall_s", "s", "wall time of that run"),
+    ("pio_sim_x_realtime_stepwise", "x", "the same with the fast-forward off (every instruction"
+     " stepped)"),
     ("firmware_sim_x_realtime", "x", "whole firmware, steady 10-minute session, device / wall"),
     ("firmware_sim_wall_s", "s", "wall time of that run (streaming VCD, trace.json, PNGs)"),
     ("peak_rss_mb_10s", "MB", "peak RSS of the scenario runner, 10 s steady session"),
@@ -344,6 +352,7 @@ def main(argv=None):
     m["pio_sim_x_realtime"] = speed
     m["pio_sim_pulses"] = npulses
     m["pio_sim_wall_s"] = wall
+    m["pio_sim_x_realtime_stepwise"] = sim_speed(board, fastforward=False)[0]
     step("scenario runner: 10 s steady session (peak RSS)")
     m["peak_rss_mb_10s"] = scenario_run(10)["peak_rss_mb"]
     step("scenario runner: 10-minute steady session (speed, peak RSS)")

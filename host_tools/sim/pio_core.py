@@ -167,8 +167,6 @@ class PioSystem:
         changed = (outchg | oechg) & ((1 << npins) - 1)
         woke = False
         pin_of = _PIN_OF_BIT
-        h = self.blocks[0 if driver == "pio0" else 1].ffh
-        log = None if h is None else h.log
         while changed:
             bit = changed & -changed  # the lowest changed pin only: no walk over the others
             changed ^= bit
@@ -184,8 +182,9 @@ class PioSystem:
                 if ch is None or ch[0] != t:
                     self.pin_chg[pin] = (t, prev)
                 woke = True
-                if log is not None:
-                    log.append((pin, t, new))
+                h = self.blocks[0 if driver == "pio0" else 1].ffh
+                if h is not None and h.log is not None:
+                    h.log.append((pin, t, new))
         if woke and self.sleepers:
             self.notify(WAKE_PIN, t + 1, None)
 
@@ -1113,9 +1112,10 @@ class SmCore:
                 self._advance(ew, pc_here, newpc, nexec, delay)
             if once:
                 break
-            if self.pc == brk and self.exec_word is None:
-                sysm.cp = self  # back at the anchor PC: PioSystem._ff_checkpoint
-                break
+            if self.pc == brk:
+                if self.exec_word is None:
+                    sysm.cp = self  # back at the anchor PC: PioSystem._ff_checkpoint
+                    break
         sysm.steps += steps
 
     def _fetch(self, ew):

@@ -9,6 +9,10 @@ executed (PioSystem.steps), best of three:
   set      `set pins, 1` / `set pins, 0`: every instruction writes a pin (an edge each)
   pulse    the biphasic pulse program of tests/test_sim_rp2.py, two channels at 100 Hz:
            straight-line instructions between closed-form delay loops (what the engine runs)
+These three run with the periodic-orbit fast-forward off (PioSystem.fastforward), so every
+instruction is stepped. A fourth line runs `pulse` with the fast-forward on (as the simulation
+does by default) and gives CPU time per simulated second and x real time instead: after one
+period the state machines' state repeats and whole periods are replayed from the recorded edges.
 The numbers beside SmCore.run in pio_core.py come from here.
 """
 import sys
@@ -69,8 +73,11 @@ def _biphasic():
     jmp("slot").side(0)  # noqa: F821
 
 
-def _run(kind):
+def _run(kind, fastforward=False):
+    from host_tools.sim import pio_core
+
     w = world.new_world(sys_hz=SYS_HZ)
+    pio_core.system_for(w).fastforward = fastforward
     if kind == "nop":
         rp2.StateMachine(0, _nops).active(1)
         cycles = 200_000
@@ -89,8 +96,6 @@ def _run(kind):
             sm.active(1)
         w.gpio.drive_external(20, 1)
         cycles = 20 * SYS_HZ
-    from host_tools.sim import pio_core
-
     ps = pio_core.system_for(w)
     s0 = ps.steps
     t0 = time.process_time()
@@ -114,9 +119,22 @@ def measure(repeat=3):
     return out
 
 
+def measure_fastforward(repeat=3):
+    """(microseconds of CPU per simulated second, x real time) of `pulse` with the fast-forward
+    on, best of `repeat`; 20 simulated seconds each."""
+    best = None
+    for _ in range(repeat):
+        dt, _steps = _run("pulse", True)
+        if best is None or dt < best:
+            best = dt
+    return best / 20 * 1e6, 20 / best
+
+
 def main():
     for kind, (us, steps) in measure().items():
         print("%-6s %.3f us CPU per instruction (%d instructions)" % (kind, us, steps))
+    us, x = measure_fastforward()
+    print("pulse with fast-forward: %.1f us CPU per simulated second (%.0fx real time)" % (us, x))
     return 0
 
 
