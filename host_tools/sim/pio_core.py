@@ -360,7 +360,35 @@ class PioSystem:
         sh = k * P
         gpio = self.world.gpio
         edges = gpio.edges
-        for j in range(1, k + 1):
+        # fast path: on every pin the period's changes are strictly later than the one before
+        # (the first one than the pin's last recorded edge, the last one than the first one of
+        # the next period): no two changes share a cycle, so each one is a plain new edge
+        by_pin = {}
+        for pin, cyc, lvl in seg:
+            lst = by_pin.get(pin)
+            if lst is None:
+                lst = by_pin[pin] = []
+            lst.append((cyc, lvl))
+        fast = True
+        for pin in by_pin:
+            lst = by_pin[pin]
+            prevc = edges[pin][-1][0] - P
+            for cyc, _lvl in lst:
+                if cyc <= prevc:
+                    fast = False
+                    break
+                prevc = cyc
+            if lst[-1][0] >= lst[0][0] + P:
+                fast = False
+        if fast:
+            for pin in by_pin:
+                lst = by_pin[pin]
+                edges[pin].extend([(cyc + j * P, lvl) for j in range(1, k + 1)
+                                   for cyc, lvl in lst])
+            k_slow = 0
+        else:
+            k_slow = k
+        for j in range(1, k_slow + 1):
             off = j * P
             for pin, cyc, lvl in seg:
                 rec = edges[pin]
