@@ -43,10 +43,13 @@ class _Adc:
 
 
 def _native_time():
-    t = sys.modules.get("time")
-    if t is not None and hasattr(t, "ticks_us") and not hasattr(t, "_world"):
-        return t
-    return None
+    """MicroPython's own time module (the simulation may have its stand-in in sys.modules under
+    the name "time"; "utime" is the built-in's other name), or None on CPython."""
+    try:
+        t = __import__("utime")
+    except ImportError:
+        return None
+    return t if hasattr(t, "ticks_us") and not hasattr(t, "_world") else None
 
 
 class _Plan:
@@ -182,3 +185,21 @@ def test_emg_control_tick_allocates_nothing_during_a_triggered_session():
         t += 10
         worst = max(worst, _alloc(ctl.tick, t, s), _alloc(ctl.changed, True))
     assert worst == 0, worst
+
+
+def test_blanking_with_the_ports_own_large_ticks():
+    """The unix port's ticks_us() counts 62 bits: an anchor above 2**31 must not be truncated
+    (an array("i") did: each sample then stepped through an hour of pulses)."""
+    nt = _native_time()
+    if nt is None:
+        return  # CPython: no native ticks
+    r = EmgRig("pico")
+    mod = r.emg_mod
+    mod.time = nt
+    e = r.emg
+    big = 3_000_000_000 + 123  # above 2**31; ticks_add/diff of this port keep it
+    e.pulses_started(0, _Plan(), big)
+    assert e.blanked_at(nt.ticks_add(big, 500))  # inside the pulse (650 us)
+    assert not e.blanked_at(nt.ticks_add(big, 5000))  # between pulses (period 20 ms)
+    assert e.blanked_at(nt.ticks_add(big, 20_000 - 50))  # 50 us before the next one
+    assert e._next[0] == nt.ticks_add(big, 20_000)
