@@ -7,7 +7,6 @@
 # with big integers) and an ADC whose read_u16() returns preset ints: what is measured is the
 # device code, not the simulation around it.
 import gc
-import sys
 
 from tests.emg_harness import EmgRig
 
