@@ -2,7 +2,7 @@
 
     python -m host_tools.flash [flash] [--port PORT] [--board NAME] [--root DIR]
     python -m host_tools.flash repl    [--port PORT]
-    python -m host_tools.flash logs    [--port PORT] [--out out/logs]
+    python -m host_tools.flash logs    [--port PORT] [--out out/logs]   (+ history.csv/.png)
     python -m host_tools.flash backup  [--port PORT] [--out out/backup]
     python -m host_tools.flash restore [--port PORT] [--out out/backup]
     python -m host_tools.flash list                      # serial ports, MicroPython ones marked
@@ -553,7 +553,10 @@ def main(argv=None, ports=None, progress=None):
                   "up), ctrl-] leaves, machine.reset() restarts the app" % port)
             return subprocess.call([mpremote_exe(), "connect", port, "repl"])
         elif a.command == "logs":
-            fetch(a.port or find_port(ports), LOG_FILES, a.out or ROOT / "out" / "logs", "logs")
+            out = Path(a.out or ROOT / "out" / "logs")
+            if "history.json" in fetch(a.port or find_port(ports), LOG_FILES, out, "logs"):
+                from host_tools import history_export  # history.csv + history.png beside it
+                history_export.main([str(out / "history.json")])
         elif a.command == "backup":
             fetch(a.port or find_port(ports), BACKUP_FILES, a.out or ROOT / "out" / "backup",
                   "backup")

@@ -64,3 +64,25 @@ def test_bad_files_named_with_exit_status_2(tmp_path, content, words, capsys):
 def test_missing_file_says_run_make_logs(tmp_path, capsys):
     assert hx.main([str(tmp_path / "nope.json")]) == 2
     assert "make logs" in capsys.readouterr().err
+
+
+def test_make_logs_on_the_virtual_device_writes_the_csv_and_the_plot(tmp_path):
+    # `make logs` (host_tools/flash.py logs) fetches history.json and calls the exporter on it
+    from tests.test_flash import HAVE_MP, VDev
+
+    if not HAVE_MP:
+        pytest.skip("MicroPython unix port not installed")
+    from host_tools import flash
+
+    d = VDev(tmp_path / "dev")
+    try:
+        d.state(boot=1)
+        (d.flash_dir / "history.json").write_text(json.dumps(RECORDS))
+        logs = tmp_path / "logs"
+        assert flash.main(["logs", "--port", d.port, "--out", str(logs)]) == 0
+    finally:
+        d.kill(15)
+    assert json.loads((logs / "history.json").read_text()) == RECORDS
+    with open(logs / "history.csv", newline="") as f:
+        assert [r["program"] for r in csv.DictReader(f)] == ["quad_acl", "gait_fes", "shoulder"]
+    assert Image.open(logs / "history.png").size == (900, 550)
