@@ -70,7 +70,6 @@ def trigger_figures(board="pico", efforts=8):
     lat.sort()
     onset.sort()
     m = run.muscle
-    first = st.t  # the session runs from before here to the end
     reads = [c for c in m.read_cycles]
     w = run.world
     span_s = (reads[-1] - reads[0]) / w.sys_hz if len(reads) > 1 else 0
@@ -82,7 +81,6 @@ def trigger_figures(board="pico", efforts=8):
         "emg_effort_to_ramp_ms": onset[len(onset) // 2],
         "emg_effort_to_ramp_ms_max": onset[-1],
         "emg_efforts": len(at),
-        "emg_session_from_ms": first,
     }
 
 

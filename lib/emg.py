@@ -40,7 +40,8 @@
 # Envelope: the DC level (the front end's mid-rail bias) is tracked by a slow first-order filter
 # (time constant 512 samples); the rectified deviation in uV (EMG_UV_PER_COUNT_X1000 / 1000 per
 # count, integer arithmetic: MicroPython floats are heap objects) is averaged over the last
-# ENV_WINDOW = 64 valid samples: the average rectified value (ARV) over 64 ms at 1 kHz.
+# ENV_WINDOW = 50 valid samples: the average rectified value (ARV) over 50 ms at 1 kHz (the short
+# end of the usual 50-100 ms: the trigger latency is mostly this window).
 #
 # Faults (distinct): FLAT when the valid samples of two consecutive 250-sample windows span no more
 # than EMG_FLAT_COUNTS (an electrode or cable off, a dead amplifier: real skin noise spans more);
@@ -60,7 +61,7 @@ FAULT_SATURATED = const(2)
 BLANK = const(0xFFFF)  # ring entry of a blanked sample
 RING_LEN = const(256)  # 256 ms of samples at 1 kHz: the loop may run 25 ticks late without loss
 _RING_MASK = const(255)
-ENV_WINDOW = const(64)  # samples averaged by the envelope (64 ms at 1 kHz)
+ENV_WINDOW = const(50)  # samples averaged by the envelope (50 ms at 1 kHz)
 FAULT_WINDOW = const(250)  # samples per fault check (250 ms at 1 kHz)
 _BASE_SHIFT = const(9)  # baseline time constant: 2**9 samples
 MAX_CH = const(2)
