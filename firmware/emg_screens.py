@@ -41,10 +41,11 @@ def envelope_bar(fb, env_uv, full_uv, thr_uv, peak_uv=0, at=False, x=BAR_X, y=BA
         fb.rect(x + 1, y + 1, w - 2, h - 2, 1)
 
 
-def run_bar(fb, env_uv, full_uv, thr_uv, at=False):
+def run_bar(fb, env_uv, full_uv, thr_uv):
     """The small envelope bar on the run screen of an EMG-triggered program (text row 5, right
-    half, like the channel intensity bars)."""
-    envelope_bar(fb, env_uv, full_uv, thr_uv, 0, at, 72, 42, 56, 5)
+    half, like the channel intensity bars), with its threshold line; the row's text says the
+    state."""
+    envelope_bar(fb, env_uv, full_uv, thr_uv, 0, False, 72, 42, 56, 5)
 
 
 def countdown_bar(fb, left_ms, total_ms, y=57):

@@ -399,8 +399,7 @@ class EmgControl:
         t = self.trigger
         if t is None or self.emg is None:
             return
-        emg_screens.run_bar(fb, self.emg.envelope_uv, self.full_uv(), t.threshold_uv,
-                            self.emg.envelope_uv >= t.threshold_uv)
+        emg_screens.run_bar(fb, self.emg.envelope_uv, self.full_uv(), t.threshold_uv)
         self._drawn_ms = self.now_ms
 
     def wants_redraw(self, emg_screen, run_screen):
