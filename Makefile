@@ -49,15 +49,17 @@ test-micropython: $(STAMP)
 	$(MPY) tests/mp_run.py
 
 # ruff over everything; basedpyright over the device code against the MicroPython stubs of each
-# board (rp2: pyrightconfig.json, stubs from requirements.txt; esp32: pyrightconfig.esp32.json,
-# stubs pinned in requirements-esp32-stubs.txt, kept apart because both declare `machine`).
-ESP32_STUBS := $(VENV)/stubs-esp32/.installed
-$(ESP32_STUBS): requirements-esp32-stubs.txt $(STAMP)
+# board (pyrightconfig.json: rp2; pyrightconfig.esp32.json: esp32), each stub set pinned in its
+# own requirements file and installed in its own folder: both declare `machine`, and in
+# site-packages Blinka's `micropython` module would shadow the stubs'.
+STUBS_RP2   := $(VENV)/stubs-rp2/.installed
+STUBS_ESP32 := $(VENV)/stubs-esp32/.installed
+$(VENV)/stubs-%/.installed: requirements-%-stubs.txt $(STAMP)
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --upgrade \
-		--target $(VENV)/stubs-esp32 -r requirements-esp32-stubs.txt
-	touch $(ESP32_STUBS)
+		--target $(VENV)/stubs-$* -r requirements-$*-stubs.txt
+	touch $@
 
-lint: $(STAMP) $(ESP32_STUBS)
+lint: $(STAMP) $(STUBS_RP2) $(STUBS_ESP32)
 	$(BIN)/ruff check .
 	$(BIN)/basedpyright -p pyrightconfig.json
 	$(BIN)/basedpyright -p pyrightconfig.esp32.json
