@@ -189,6 +189,15 @@ class EmgControl:
         self._last_history = None
         return rec
 
+    def on_record(self, rec):
+        """The app's hook after each stored history record: the EMG fields of an EMG-triggered
+        session go to /emg_history.json under the same record number."""
+        try:
+            if rec.get("program", "").startswith("emg_"):
+                self.record_history(rec.get("n", 0), rec["program"])
+        except OSError:
+            pass
+
     def history(self):
         """History fields of the EMG session that is running or just ended (None if none)."""
         if self.trigger is not None:

@@ -247,3 +247,17 @@ def test_menu_lists_the_emg_programs_and_opens_them(tmp_path):
     e.fault = 2
     ctl.open()
     assert ctl.lines()[6] == "EMG saturated"
+
+
+def test_on_record_files_the_emg_fields_under_the_history_number(tmp_path):
+    ctl, e = _ctl(tmp_path, {"rest_uv": 5, "max_uv": 205, "pct": 30})
+    s = session_mod.Session(_emg_prog(), channels=1)
+    s.start(0)
+    t = _run(ctl, e, 0, 300, 5, s)
+    t = _run(ctl, e, t, 400, 100, s)
+    ctl.on_record({"n": 7, "program": "quad_acl"})  # not an EMG program: nothing
+    assert not (tmp_path / "emg_history.json").exists()
+    ctl.on_record({"n": 8, "program": "emg_test"})
+    rec = json.loads((tmp_path / "emg_history.json").read_text())
+    assert rec == [{"n": 8, "program": "emg_test", "attempts": 1, "triggered": 1,
+                    "emg_peak_uv": 100, "emg_mean_uv": rec[0]["emg_mean_uv"]}]
