@@ -95,7 +95,8 @@ class UI:
         self.dimmed = False
         self.last_input_ms = now_ms
         self.now_ms = now_ms
-        self.splash_until = time.ticks_add(now_ms, SPLASH_MS)
+        # (the stubs make ticks opaque; on MicroPython they are ints, as now_ms=0 here)
+        self.splash_until = time.ticks_add(now_ms, SPLASH_MS)  # pyright: ignore[reportArgumentType]
         self.seen_faults = len(supervisor.faults)
         self._swallow = 0  # bit per button: rest of this press ignored (it woke the screen)
         self._dirty = True
@@ -112,7 +113,7 @@ class UI:
         self.editor = EditorScreen(self)
         self.alert = AlertScreen(self)
         self.run = RunScreen(self)
-        s = [None] * len(SCREEN_NAMES)
+        s: list = [None] * len(SCREEN_NAMES)  # a Screen per id (None: EMG without emg)
         for scr in (SplashScreen(self), self.list, DetailScreen(self), CheckScreen(self),
                     self.run, PauseScreen(self), self.alert, SettingsScreen(self),
                     HistoryScreen(self), DoneScreen(self), self.editor, DeleteScreen(self),
@@ -274,13 +275,18 @@ class UI:
         return replace(RUN)
 
     def pause(self, now_ms):
-        self.session.pause(now_ms)
+        s = self.session
+        if s is not None:  # (None: STOP ended it already; the output stops either way)
+            s.pause(now_ms)
         self.sup.stop("pause")  # levels back to 0: output restarts from zero (rule 2)
         self.requests += 1
 
     def resume(self, now_ms):
-        self.session.resume(now_ms)
-        self.out = self.session.tick(now_ms)
+        s = self.session
+        if s is None:
+            return HOME  # nothing to resume (STOP ended the session): back to the list
+        s.resume(now_ms)
+        self.out = s.tick(now_ms)
         fault = self.sup.start(self.out.pulse, now_ms)
         self.requests += 1
         if fault is not None:

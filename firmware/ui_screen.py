@@ -85,7 +85,7 @@ class Screen:
     def lines(self):
         return []
 
-    def changed(self):
+    def changed(self) -> bool:  # (overrides answer True when they must redraw)
         return False
 
     def draw(self, fb):
