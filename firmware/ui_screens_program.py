@@ -203,6 +203,8 @@ class EditorScreen(Screen):
 
     def on_button(self, btn, kind, now_ms):
         p = self.prog
+        if p is None:
+            return BACK  # nothing open (cancelled or saved): leave the editor
         n = len(EDIT_FIELDS)
         i = self.sel
         self.msg = ""
@@ -235,6 +237,8 @@ class EditorScreen(Screen):
     def _save(self):
         ui = self.ui
         p = self.prog
+        if p is None:
+            return BACK  # nothing open: nothing to save
         try:
             p.validate()
             ui.store.save_program(p)
@@ -254,6 +258,8 @@ class EditorScreen(Screen):
 
     def lines(self):
         p = self.prog
+        if p is None:
+            return []  # nothing open (as the base screen: a blank screen)
         out = [p.name[:16]]
         for i in range(self.top, min(len(EDIT_FIELDS), self.top + _EDIT_ROWS)):
             name = EDIT_FIELDS[i]
