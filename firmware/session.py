@@ -74,7 +74,7 @@ class SessionOutput:
         self.elapsed_ms = 0        # session time (pauses excluded)
         self.envelope = [0.0] * (channels + 1)
         self.channel_state = [IDLE] * (channels + 1)
-        self.pulse = [None]
+        self.pulse: list = [None]  # index 0 unused (None), then a dict per channel
         for _ in range(channels):
             self.pulse.append({"phase_us": 0, "gap_us": 0, "rate_hz": 0.0, "burst_count": 1,
                                "burst_rate_hz": None, "alternate": False})
