@@ -187,6 +187,7 @@ class PioSystem:
                     h.log.append((pin, t, new))
         if woke and self.sleepers:
             self.notify(WAKE_PIN, t + 1, None)
+        return woke
 
     # sleeping -----------------------------------------------------------------------------
     def notify(self, reason, visible, block):
@@ -239,6 +240,7 @@ class PioSystem:
             for sm in list(self.sleepers):
                 if sm.sleep & WAKE_PIN:
                     sm.wake(self.synced)
+                    sm.block.ffh = None  # a look from outside the group: start over
         while True:
             if self.runnable_dirty:
                 self._rebuild()
@@ -1052,7 +1054,8 @@ class SmCore:
         blk.out = newout
         blk.oe = newoe
         if outchg or oechg:
-            self.system.pins_written(outchg, oechg, newout, newoe, t, blk.driver)
+            return self.system.pins_written(outchg, oechg, newout, newoe, t, blk.driver)
+        return False
 
     def _in_pins(self, t):
         sysm = self.system
@@ -1119,14 +1122,19 @@ class SmCore:
                 ins, pc_here = self._fetch(ew)
             first = not self.stalled
             newpc, stall, pout, poe, nexec, delay = ops[ins[0]](self, ins, t, pc_here)
+            moved = False
             if pout is not None or poe is not None:
-                self._write_pins(ins, first, pout, poe, t)
+                moved = self._write_pins(ins, first, pout, poe, t)
             elif first and ins[4]:
                 # side-set only: nothing to hand over when the pins already hold those values
                 if (self.block.oe if self.side_pindir else self.block.out) & ins[4] != ins[5]:
-                    self._write_pins(ins, first, pout, poe, t)
+                    moved = self._write_pins(ins, first, pout, poe, t)
             if stall:
                 self._stall(stall, t)
+                if moved and stall & WAKE_PIN:
+                    # this instruction's own side-set moved a pin before the SM went to sleep
+                    # (nobody was asleep to be told): look again when that level is seen
+                    self.wake(t + 1)
                 break
             if ew is None and nexec is None and d256 == 256 and base == self.base:
                 # _advance, inlined for the common case (no EXEC, divider 1)
@@ -1171,7 +1179,8 @@ class SmCore:
             else:
                 out = (out & ~ins[4]) | ins[5]
         if out != blk.out or oe != blk.oe:
-            self._apply(out, oe, t)
+            return self._apply(out, oe, t)
+        return False
 
     def _stall(self, reason, t):
         """The instruction could not complete: retry at the next tick, asleep until `reason`."""
