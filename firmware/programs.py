@@ -146,8 +146,8 @@ class Program:
     session_min = 20
     mode = "sync"
     burst_count = 1
-    burst_rate_hz = None
-    modulation = None
+    burst_rate_hz: "float | None" = None  # (annotations: type checkers only, never evaluated)
+    modulation: "dict | None" = None
     triggered = False
     source = ""
     alternate = False
@@ -159,13 +159,14 @@ class Program:
     intensity = ""
     sessions_week = ""
     seated_first = False
-    progression = ()        # presets only: ((session_min, on_s, off_s), ...) steps, see at_step
+    progression: tuple = ()  # presets only: ((session_min, on_s, off_s), ...) steps, see at_step
     step_sessions = 7       # counted sessions per progression step
     step = 0                # the step this copy plays (at_step)
     min_gap = False         # play the engine's smallest inter-phase gap (set_pulse_check)
 
-    def __init__(self, key, name, rate_hz, phase_us, on_s=10, off_s=10, ramp_up_s=2,
-                 ramp_down_s=2, warmup_s=0, cooldown_s=0, session_min=20, mode="sync",
+    def __init__(self, key, name, rate_hz, phase_us, on_s: float = 10, off_s: float = 10,
+                 ramp_up_s: float = 2, ramp_down_s: float = 2, warmup_s: float = 0,
+                 cooldown_s: float = 0, session_min: float = 20, mode="sync",
                  burst_count=1, burst_rate_hz=None, modulation=None, triggered=False, source="",
                  alternate=False, gap_us=GAP_DEFAULT_US, trigger=None, extend_ms=0,
                  placement="", position="", intensity="", sessions_week="", seated_first=False):
@@ -230,9 +231,10 @@ class Program:
         return p
     def average_rate_hz(self):
         """Pulses per second averaged over time (what the rms formula needs)."""
-        if self.burst_count > 1:
-            return self.burst_count * self.burst_rate_hz
-        return self.rate_hz
+        br = self.burst_rate_hz
+        if self.burst_count > 1 and br is not None:
+            return self.burst_count * br
+        return self.rate_hz  # (bursts without a burst rate fail validate: the higher figure)
 
     def validate(self, preset=False):
         """Raise ValueError naming the first impossible parameter. preset=True also applies the
@@ -256,9 +258,12 @@ class Program:
         if self.burst_count > 1:
             _check_range("rate_hz (inside a burst)", self.rate_hz, RATE_MIN_HZ,
                          BURST_INNER_MAX_HZ, "Hz")
-            _check_range("burst_rate_hz", self.burst_rate_hz, RATE_MIN_HZ, RATE_MAX_HZ, "Hz")
+            br = self.burst_rate_hz
+            if br is None:
+                raise ValueError("burst_rate_hz must be a number, got None")  # (as _check_range)
+            _check_range("burst_rate_hz", br, RATE_MIN_HZ, RATE_MAX_HZ, "Hz")
             burst_us = self.burst_count * 1000000.0 / self.rate_hz
-            if burst_us >= 1000000.0 / self.burst_rate_hz:
+            if burst_us >= 1000000.0 / br:
                 raise ValueError("burst of %d pulses at %s Hz does not fit in a %s Hz burst period"
                                  % (self.burst_count, self.rate_hz, self.burst_rate_hz))
         else:
