@@ -258,9 +258,9 @@ class SafetySupervisor:
         self._eff_rate = [0.0] * n
         self._last_rise = [0] * n
         self._has_risen = [False] * n
-        self._ch_fault = [None] * n     # kind string when that channel is stopped by a fault
-        self._pulse = [None] * n        # configured pulse parameters (a list in _PULSE_KEYS order)
-        self._plan = [None] * n         # what configure_pulses returned
+        self._ch_fault: list = [None] * n  # kind string when that channel is stopped by a fault
+        self._pulse: list = [None] * n  # configured pulse parameters (a list in _PULSE_KEYS order)
+        self._plan: list = [None] * n   # what configure_pulses returned
         self._peak_ma = [0.0] * n       # highest delivered this run (for the usage log)
         # electrode check state: the window without current that proves a dead pulse, and (when
         # the pulse rate rises) the shorter one it changes to once the old pulses are played out
@@ -510,7 +510,7 @@ class SafetySupervisor:
     def _configure(self, ch, pulse, now_ms, running):
         vals = self._pulse[ch]
         if vals is None:
-            vals = [None] * len(_PULSE_KEYS)
+            vals: list = [None] * len(_PULSE_KEYS)
             self._pulse[ch] = vals
         reshape = running and (pulse.get("burst_count", 1) != vals[3]
                                or pulse.get("alternate", False) != vals[5])
@@ -727,7 +727,7 @@ class SafetySupervisor:
             self.stop_now()
         if self.state != RUNNING:
             return _NO_FAULTS
-        new = _NO_FAULTS
+        new = None  # the list of new faults, made at the first one (none: _NO_FAULTS)
         gap = _ticks_diff(now_ms, self._last_tick)
         self._last_tick = now_ms
         if gap > MAX_LOOP_GAP_MS:
@@ -765,12 +765,12 @@ class SafetySupervisor:
                     self._halt(FAULT)
                 else:
                     self._stop_channel(ch, kind)
-                if new is _NO_FAULTS:
+                if new is None:
                     new = []
                 new.append(f)
                 if self.state != RUNNING:
                     break
-        return new
+        return new if new is not None else _NO_FAULTS
 
     def _thresholds(self, ch, lo, hi):
         # the over-current, reach and live thresholds of this (lowest, highest) command pair
