@@ -97,7 +97,8 @@ class App:
         progs = list(programs.PRESETS) + self.store.load_programs()
         self.power = Power(self.stage, board)
         self.ui = ui.UI(self._new_session, self.sup, self.store, progs, power=self.power,
-                        display=self.display, now_ms=time.ticks_ms())
+                        display=self.display,
+                        now_ms=time.ticks_ms())  # pyright: ignore[reportArgumentType]  (ticks are ints on MicroPython; the stubs make them opaque)
         # the session being recorded for the history (see _track)
         self._rec = None
         self._rec_running = False

@@ -89,7 +89,7 @@ class Buttons:
         if self.repeat_ms < _MIN_STEP_MS:
             self.repeat_ms = _MIN_STEP_MS  # rate bound: <= 10 steps per second
         n = 5
-        self._pins = [None] * n
+        self._pins: list = [None] * n  # a pin per button, None when absent
         for i in range(n):
             p = pins.get(NAMES[i]) if hasattr(pins, "get") else None
             self._pins[i] = p
@@ -146,7 +146,9 @@ class Buttons:
 
     def _stop_isr(self, pin):
         self.stop_irq_count += 1
-        self._stop_handler()
+        h = self._stop_handler
+        if h is not None:  # (always set before the IRQ is: attach_stop_irq)
+            h()
 
     # -- ring ----------------------------------------------------------------------------------
     def _put(self, ev):
