@@ -193,6 +193,8 @@ class PulseChannel:
                 return _Pattern(plan, div, a, b, length)
             if err is None:
                 err = pulse_plan.PulseParamError("pattern does not fit the RMT memory")
+        if err is None:  # (cannot happen: every divider either returns or sets err)
+            err = pulse_plan.PulseParamError("no RMT divider")
         raise err
 
     def quantise(self, phase_us, gap_us=50, rate_hz=50, burst_count=1, burst_rate_hz=None,
@@ -208,11 +210,12 @@ class PulseChannel:
         polarity alternation needs stop() first."""
         pat = self._choose(phase_us, gap_us, rate_hz, burst_count, burst_rate_hz, alternate)
         plan = pat.plan
-        if self.running:
-            if not self.plan.same_shape(plan):
+        cur = self.plan
+        if self.running and cur is not None:  # (running: start() had a plan)
+            if not cur.same_shape(plan):
                 raise pulse_plan.PulseParamError(
                     "burst shape or polarity alternation changes need stop() first")
-            if plan != self.plan:
+            if plan != cur:
                 self._queued = pat
                 self.service()
         else:
@@ -228,7 +231,7 @@ class PulseChannel:
         if e >= n:
             shift = (e // n) * n
             q = shift // self._mhz
-            self._t0 = time.ticks_add(self._t0, q)
+            self._t0 = time.ticks_add(self._t0, q)  # pyright: ignore[reportArgumentType]  (a ticks_us() value; ints on MicroPython)
             self._off -= shift - q * self._mhz
             e -= shift
         return n - e
@@ -309,34 +312,47 @@ class PulseChannel:
     def _end_loops(self):
         # loop_count(0) on a running loop: the ESP32 finishes the iteration, then idles low
         # (the call returns then). Leg B's loop ends `skew` after leg A's.
-        self._rmt_a.loop_count(0)
-        self._rmt_b.loop_count(0)
+        a = self._rmt_a
+        b = self._rmt_b
+        if a is None or b is None:
+            return  # released: nothing is looping
+        a.loop_count(0)
+        b.loop_count(0)
 
     def _release(self):
         self._pin_a.init(Pin.OUT, value=0)
         self._pin_b.init(Pin.OUT, value=0)
-        self._rmt_a.deinit()
-        self._rmt_b.deinit()
+        a = self._rmt_a
+        b = self._rmt_b
+        if a is not None:
+            a.deinit()
+        if b is not None:
+            b.deinit()
         self._rmt_a = self._rmt_b = None
         self._halt_pending = False
 
     def _launch(self, pat):
-        if self._rmt_a is not None and self._rmt_a.clock_div() != pat.div:
+        a = self._rmt_a
+        b = self._rmt_b
+        if a is not None and b is not None and a.clock_div() != pat.div:
             self._release()
-        if self._rmt_a is None:
+            a = b = None
+        if a is None or b is None:
             res = self.src_hz // pat.div
-            self._rmt_a = esp32.RMT(pin=self._pin_a, resolution_hz=res, idle_level=0,
-                                    num_symbols=self.num_symbols)
-            self._rmt_b = esp32.RMT(pin=self._pin_b, resolution_hz=res, idle_level=0,
-                                    num_symbols=self.num_symbols)
-        self._rmt_a.loop_count(-1)
-        self._rmt_b.loop_count(-1)
+            a = esp32.RMT(pin=self._pin_a, resolution_hz=res, idle_level=False,
+                          num_symbols=self.num_symbols)
+            b = esp32.RMT(pin=self._pin_b, resolution_hz=res, idle_level=False,
+                          num_symbols=self.num_symbols)
+            self._rmt_a = a
+            self._rmt_b = b
+        a.loop_count(-1)
+        b.loop_count(-1)
         self._pattern = pat
         self._length = pat.length_ticks * pat.div
-        self._rmt_a.write_pulses(pat.dur_a, pat.lvl_a)
+        a.write_pulses(pat.dur_a, pat.lvl_a)
         self._t0 = time.ticks_us()  # leg A started at the end of its call
         self._off = 0
-        self._rmt_b.write_pulses(pat.dur_b, pat.lvl_b)
+        b.write_pulses(pat.dur_b, pat.lvl_b)
 
     # -- run control -------------------------------------------------------------------------
     def start(self):
