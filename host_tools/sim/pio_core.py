@@ -335,8 +335,8 @@ class PioSystem:
         mine = set()
         for s in blk.sms:
             if s.enabled:
-                if s.d256 != 256:
-                    return h
+                if s.d256 != 256 or (other_on and s.may_wait_pin()):
+                    return h  # (the other block's pin changes would wake it: see below)
                 mine |= s.read_pins(npins)
         for p in mine:
             if other_on and func[p] == other.driver:
@@ -346,6 +346,10 @@ class PioSystem:
             for s in other.sms:
                 if s.enabled:
                     theirs |= s.read_pins(npins)
+                    if s.may_wait_pin():
+                        # every pin change of this group would wake it to look again (and
+                        # sleep on): its next tick follows them, which a jump does not replay
+                        return h
             for p in theirs:
                 if func[p] == blk.driver:
                     return h
@@ -899,6 +903,16 @@ class SmCore:
                     (op == 3 and ins[1] == 7) or (op == 6 and ins[1] == 4):
                 return set(range(npins))  # IN/MOV PINS, or OUT/MOV EXEC (any instruction)
         return set(p for p in pins if p < npins)
+
+    def may_wait_pin(self):
+        """Can this SM fall asleep on a pin (WAIT GPIO/PIN, or OUT/MOV EXEC of any word)?"""
+        if self.code_version != self.block.mem_version:
+            self._decode_all()
+        for ins in self.code:
+            op = ins[0]
+            if (op == 1 and ins[2] < 2) or (op == 3 and ins[1] == 7) or (op == 6 and ins[1] == 4):
+                return True
+        return False
 
     # ---- time helpers ---------------------------------------------------------------------
     def _cycle_of(self, n):
