@@ -96,9 +96,10 @@ class App:
         self.display.contrast(self.settings.get("contrast", 128))
         progs = list(programs.PRESETS) + self.store.load_programs()
         self.power = Power(self.stage, board)
+        # (now_ms: ticks are ints on MicroPython; the stubs make them an opaque type)
         self.ui = ui.UI(self._new_session, self.sup, self.store, progs, power=self.power,
                         display=self.display,
-                        now_ms=time.ticks_ms())  # pyright: ignore[reportArgumentType]  (ticks are ints on MicroPython; the stubs make them opaque)
+                        now_ms=time.ticks_ms())  # pyright: ignore[reportArgumentType]
         # the session being recorded for the history (see _track)
         self._rec = None
         self._rec_running = False

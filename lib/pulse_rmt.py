@@ -231,7 +231,8 @@ class PulseChannel:
         if e >= n:
             shift = (e // n) * n
             q = shift // self._mhz
-            self._t0 = time.ticks_add(self._t0, q)  # pyright: ignore[reportArgumentType]  (a ticks_us() value; ints on MicroPython)
+            # (_t0 is a ticks_us() value: an int on MicroPython, opaque in the stubs)
+            self._t0 = time.ticks_add(self._t0, q)  # pyright: ignore[reportArgumentType]
             self._off -= shift - q * self._mhz
             e -= shift
         return n - e
