@@ -22,7 +22,8 @@
 #   pin level is seen one cycle after it changes.
 #   Blocked SMs (WAIT, blocking PULL/PUSH, IRQ WAIT, autopull/autopush stalls) sleep until an event
 #   that could wake them (pin change, IRQ flag change, CPU put/get), then re-evaluate on their next
-#   tick at or after the moment the event becomes visible.
+#   tick at or after the moment the event becomes visible. A stalled WAIT whose own side-set moved
+#   a pin looks again at the next tick (the change it may wait for came before it slept).
 #   A self-loop `jmp x_dec/y_dec` to its own address runs in closed form: (X+1)*(delay+1) ticks.
 #
 # Periodic-orbit fast-forward (PioSystem.fastforward, on unless FASTFORWARD is False)
@@ -34,9 +35,10 @@
 #   pin-change stamps that a later read can still see. The pin-level changes the group makes are
 #   logged. When a state recorded at T1 comes back at T2, nothing outside the group took part in
 #   between (no CPU access: every CPU entry point bumps PioSystem.gen; no external pin change:
-#   the pins' configuration is compared at every run_until; no other block reads or drives the
-#   group's pins; divider 1 only; no CPU IRQ handler on the block; no pin listener or pin IRQ on
-#   its pins), so the next periods repeat exactly: the group jumps ahead by k whole periods
+#   the pins' configuration is compared at every run_until, and a sync's look at the pin
+#   sleepers starts over too; no other block reads or drives the group's pins, and neither block
+#   has a machine that can sleep on a pin while the other runs; divider 1 only; no CPU IRQ handler
+#   on the block; no pin listener or pin IRQ on its pins), so the next periods repeat exactly: the group jumps ahead by k whole periods
 #   P = T2 - T1 with every SM's next tick still at or before the run_until limit c, the logged
 #   edges of one period are written k times shifted by P (so every edge is there, exact), and the
 #   stamps written in the period move by k * P. The state after run_until(c) is the one of the
