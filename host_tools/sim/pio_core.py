@@ -235,7 +235,8 @@ class PioSystem:
             self._rebuild()
         for b in self.blocks:
             h = b.ffh
-            if h is not None and (h.gen != self.gen or _ff_sig(self.world.gpio) != h.sig):
+            if h is not None and (h.gen != self.gen or (
+                    h.off_until is None and _ff_sig(self.world.gpio) != h.sig)):
                 b.ffh = None  # the CPU or the outside touched the group: start over
         # external pin changes may have happened at self.synced: re-evaluate pin sleepers
         if self.sleepers:
@@ -304,6 +305,13 @@ class PioSystem:
                 maxt = s.t
         k = (c - maxt) // P
         if k < 1:
+            # the world looks again within a period (the firmware syncs every few ms): after a
+            # few such misses stop recording for a while, it only costs time
+            h.misses += 1
+            if h.misses >= 3:
+                h.off_until = T + 64 * P
+                h.snaps = None
+                h.log = None
             return
         seg = h.log[i1:]
         irqs = gpio.irq
@@ -447,7 +455,8 @@ class _FfHistory:
         self.snaps = {}  # relative state -> (T, log index, raw stamps)
         self.log = []  # (pin, cycle, level) of every pin change the group made
         self.t0 = None
-        self.off_until = None
+        self.off_until = None  # recording paused until this cycle (_INF: until the CPU acts)
+        self.misses = 0  # periods found too close to the end of a run_until to jump
 
 
 def _ff_sig(gpio):
