@@ -22,30 +22,31 @@ def level_px(uv, full_uv, w=BAR_W):
 
 
 def envelope_bar(fb, env_uv, full_uv, thr_uv, peak_uv=0, at=False, x=BAR_X, y=BAR_Y, w=BAR_W,
-                 h=BAR_H):
-    fb.fill_rect(x, y - 2, w, h + 4, 0)
+                 h=BAR_H, ext=2):
+    """The bar at (x, y), w x h, and its marks, which reach `ext` pixels above and below it."""
+    fb.fill_rect(x, y - ext, w, h + 2 * ext, 0)
     fb.rect(x, y, w, h, 1)
     n = level_px(env_uv, full_uv, w)
     if n:
         fb.fill_rect(x + 1, y + 1, n, h - 2, 1)
     t = x + 1 + level_px(thr_uv, full_uv, w)
     # the threshold line: drawn inverted over the filled part so it stays visible
-    fb.vline(t, y - 2, h + 4, 1)
+    fb.vline(t, y - ext, h + 2 * ext, 1)
     if n and t <= x + n:
         fb.vline(t, y + 1, h - 2, 0)
     if peak_uv:
         p = x + 1 + level_px(peak_uv, full_uv, w)
-        fb.vline(p, y - 2, 2, 1)
-        fb.vline(p, y + h, 2, 1)
+        fb.vline(p, y - ext, ext, 1)
+        fb.vline(p, y + h, ext, 1)
     if at:
         fb.rect(x + 1, y + 1, w - 2, h - 2, 1)
 
 
 def run_bar(fb, env_uv, full_uv, thr_uv):
     """The small envelope bar on the run screen of an EMG-triggered program (text row 5, right
-    half, like the channel intensity bars), with its threshold line; the row's text says the
-    state."""
-    envelope_bar(fb, env_uv, full_uv, thr_uv, 0, False, 72, 42, 56, 5)
+    half), with its threshold line, all inside the row (y 40-47: rows 4 and 6 keep their text);
+    the row's text says the state."""
+    envelope_bar(fb, env_uv, full_uv, thr_uv, 0, False, 72, 41, 56, 6, 1)
 
 
 def countdown_bar(fb, left_ms, total_ms, y=57):

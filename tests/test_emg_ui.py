@@ -173,6 +173,8 @@ def test_emg_program_is_triggered_by_effort_and_records_history(tmp_path):
     fb = _fb()
     ctl.draw_run(fb)
     assert _px(fb, 73, 44) == 1  # the run screen's envelope bar
+    # inside text row 5 only (rows 4 and 6 are the channel 2 and factor rows)
+    assert not any(_px(fb, x, y) for x in range(128) for y in list(range(40)) + list(range(48, 64)))
     s.stop(t)
     t = _run(ctl, e, t, t + 20, 5, s)
     assert not e.running
