@@ -10,7 +10,7 @@ import pytest
 
 from host_tools.sim import pio_core, rp2, world
 from tests.prng import Rng
-from tests.pulse_harness import Rig, random_sequence, run_sequence
+from tests.pulse_harness import Rig, random_request, random_sequence, run_sequence
 
 PIO = rp2.PIO
 SYS_HZ = 125_000_000
@@ -130,6 +130,12 @@ ENGINE_CASES = {
                        ("run", 300 * MS + 37500 + 125 * 20), ("stop", 1), ("run", 1 * MS),
                        ("start", 1), ("run", 200 * MS + 37500 + 6250 + 125 * 150), ("stop", 1),
                        ("run", 50 * MS)],
+    # the world looks every 3 ms (as the firmware does): no jump fits, recording pauses; then a
+    # long stretch without a look, where it resumes and jumps
+    "short_looks_then_long_run": [("set", 1, TRAIN), ("set", 2, dict(phase_us=100, gap_us=20,
+                                                                     rate_hz=50)),
+                                  ("start", 1), ("start", 2)] + [("run", 3 * MS + 17)] * 120 +
+                                 [("run", 2000 * MS), ("stop", 1), ("stop", 2)],
     "burst_stop_mid_burst": [("set", 1, dict(phase_us=100, gap_us=20, rate_hz=1000,
                                              burst_count=5, burst_rate_hz=20)),
                              ("start", 1), ("run", 402 * MS + 1234), ("stop", 1),
@@ -147,15 +153,25 @@ def test_pulse_engine_same_edges(name):
 
 def test_random_sequences_same_edges():
     """Random parameter sequences of the property test (random start, updates at random
-    moments, stop at a random moment), each played on a fresh rig both ways."""
+    moments, stop at a random moment), each played on a fresh rig both ways, while channel 2
+    plays a random request of its own from a random moment before."""
     rnd = Rng(11)
     jumped = 0
     for i in range(60):
         seq = random_sequence(rnd)
+        other = random_request(rnd)
+        lead = rnd.randint(0, 2_000_000)
         runs = []
         for ff in (False, True):
             r = Rig("pico")
             _system(r.w, ff)
+            c2 = r.channel(2)
+            try:
+                c2.set(**other)
+                c2.start()
+            except ValueError:
+                pass  # the request does not fit: channel 2 stays off
+            r.run_cycles(lead)
             run_sequence(r, seq)
             runs.append(observed(r.w))
             if ff:
