@@ -530,7 +530,7 @@ def test_random_programs_same_edges(seeds=range(200)):
     jumps = 0
     for seed in seeds:
         try:
-            diff, j, _c, _n = both_ways(lambda ff: random_program_world(ff, seed))
+            diff, j, _c, _n = both_ways(lambda ff, seed=seed: random_program_world(ff, seed))
         except NotImplementedError:
             continue
         assert diff is None, (seed, diff)

@@ -38,12 +38,14 @@
 #   the pins' configuration is compared at every run_until, and a sync's look at the pin
 #   sleepers starts over too; no other block reads or drives the group's pins, and neither block
 #   has a machine that can sleep on a pin while the other runs; divider 1 only; no CPU IRQ handler
-#   on the block; no pin listener or pin IRQ on its pins), so the next periods repeat exactly: the group jumps ahead by k whole periods
-#   P = T2 - T1 with every SM's next tick still at or before the run_until limit c, the logged
-#   edges of one period are written k times shifted by P (so every edge is there, exact), and the
-#   stamps written in the period move by k * P. The state after run_until(c) is the one of the
-#   step-by-step run (PioSystem.steps, a statistic, counts fewer instructions);
-#   tests/test_sim_fastforward.py compares the two edge for edge.
+#   on the block; no pin listener or pin IRQ on its pins), so the next periods repeat exactly:
+#   the group jumps ahead by k whole periods of P = T2 - T1, with every SM's next tick still at
+#   or before the run_until limit c; the logged edges of one period are written k times shifted
+#   by P (so every edge is there, exact), and the stamps written in the period move by k * P.
+#   The state after run_until(c) is the one of the step-by-step run (PioSystem.steps, a
+#   statistic, counts fewer instructions); tests/test_sim_fastforward.py compares the two edge
+#   for edge. When the world looks again within every period (the whole firmware syncs every
+#   few ms), no jump fits: after three such periods the recording pauses for 64 periods.
 
 _INF = 1 << 60
 FASTFORWARD = True  # default of PioSystem.fastforward for new systems
