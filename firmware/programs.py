@@ -549,8 +549,12 @@ PRESETS = [
 
 # Shoulder (Faghri 1994): (session_min, on_s, off_s) per step; one step per 7 counted sessions
 # (daily use: a step a week); the app picks the step from the history (App._new_session).
-PRESETS[5].progression = ((30, 10, 12), (40, 15, 10), (50, 20, 6), (60, 30, 2))
-PRESETS[13].min_gap = True
+# (by key, not by index: a preset added in between must not move these to another program)
+for _p in PRESETS:
+    if _p.key == "shoulder":
+        _p.progression = ((30, 10, 12), (40, 15, 10), (50, 20, 6), (60, 30, 2))
+    elif _p.key == "russian":
+        _p.min_gap = True
 
 
 def preset(key):
