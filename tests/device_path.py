@@ -27,16 +27,44 @@ except ImportError:
     sys.modules["micropython"] = micropython_mod
 
 # Device modules use MicroPython's time API (ticks_diff, ticks_add) with no CPython fallback: on
-# CPython the pure ones (safety, session) are imported here once with the simulation's `time`
-# stand-in, then CPython's own time module is put back for pytest.
+# CPython the pure ones that bind it at import (safety, session) are imported with the
+# simulation's `time` stand-in, then CPython's own time module is put back for pytest. An import
+# hook does it on every import, not once: host_tools.sim.install forgets device modules between
+# firmware boots, and a test module imported after that (pytest-xdist orders them freely) imports
+# them afresh.
 import time as _time  # noqa: E402
 
-if not hasattr(_time, "ticks_diff"):
-    from host_tools.sim import simtime as _simtime
+SIM_TIME_MODULES = ("safety", "session")
 
-    sys.modules["time"] = _simtime
-    try:
-        import safety  # noqa: F401
-        import session  # noqa: F401
-    finally:
-        sys.modules["time"] = _time
+if not hasattr(_time, "ticks_diff"):
+    import importlib.abc
+    import importlib.machinery
+
+    class _SimTimeLoader(importlib.abc.Loader):
+        def __init__(self, inner):
+            self.inner = inner
+
+        def create_module(self, spec):
+            return self.inner.create_module(spec)
+
+        def exec_module(self, module):
+            from host_tools.sim import simtime
+
+            saved = sys.modules.get("time")
+            sys.modules["time"] = simtime
+            try:
+                self.inner.exec_module(module)
+            finally:
+                sys.modules["time"] = saved
+
+    class _SimTimeFinder(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name not in SIM_TIME_MODULES or sys.modules.get("time") is not _time:
+                return None  # install.load() puts the stand-in in place itself
+            spec = importlib.machinery.PathFinder.find_spec(name, path)
+            if spec is not None and spec.loader is not None:
+                spec.loader = _SimTimeLoader(spec.loader)
+            return spec
+
+    if not any(isinstance(f, _SimTimeFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _SimTimeFinder())
