@@ -12,6 +12,8 @@ import time
 from machine import I2C, PWM, WDT, Pin
 
 import buttons
+import emg
+import emg_ui
 import output_stage
 import programs
 import safety
@@ -96,9 +98,17 @@ class App:
         self.display.contrast(self.settings.get("contrast", 128))
         progs = list(programs.PRESETS) + self.store.load_programs()
         self.power = Power(self.stage, board)
+        # EMG input (issue 10, lib/emg.py): sampled only while an EMG screen or program needs it,
+        # blanked around the pulses of both channels; its menu and trigger logic: emg_ui.py
+        self.emg = emg.Emg(board) if hasattr(board, "EMG_ADC") else None
+        self.emgc = None
+        if self.emg is not None:
+            for n in board.CHANNELS:
+                self.emg.watch(self.stage.pulses(n))
+            self.emgc = emg_ui.EmgControl(self.emg, root, programs.EMG_PRESETS)
         # (now_ms: ticks are ints on MicroPython; the stubs make them an opaque type)
         self.ui = ui.UI(self._new_session, self.sup, self.store, progs, power=self.power,
-                        display=self.display,
+                        display=self.display, emg=self.emgc,
                         now_ms=time.ticks_ms())  # pyright: ignore[reportArgumentType]
         # the session being recorded for the history (see _track)
         self._rec = None
@@ -112,7 +122,7 @@ class App:
         self.last_record = None
         # called with each stored history record (dict with its number n), e.g. for the EMG
         # fields of the same session: app.on_record = lambda r: emg.record_history(r["n"], ...)
-        self.on_record = None
+        self.on_record = None if self.emgc is None else self.emgc.on_record
         self._seen_faults = 0
         # the menu edits the UI's settings dict: read the live one (switch_nc, sound, auto-off)
         self.settings = self.ui.settings
@@ -255,6 +265,8 @@ class App:
         self._handle_events(now_ms)
         u = self.ui
         self._poll_trigger(now_ms)
+        if self.emgc is not None:
+            self.emgc.tick(now_ms, u.session)  # the envelope; an EMG trigger before Session.tick
         s = u.session
         out = s.tick(now_ms) if s is not None else None
         u.update(now_ms, out)

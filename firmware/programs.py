@@ -556,6 +556,26 @@ for _p in PRESETS:
     elif _p.key == "russian":
         _p.min_gap = True
 
+# EMG-triggered presets (issue 10), listed in the EMG menu (firmware/emg_ui.py), not in PRESETS:
+# the person's own effort, read by the EMG input, starts each ramped contraction (key "emg_").
+EMG_PRESETS = [
+    Program("emg_wrist", "EMG wrist/finger", 30, 300, on_s=5, off_s=10, ramp_up_s=1,
+            ramp_down_s=1, session_min=30, triggered=True,
+            placement="wrist/finger extensors, forearm back; EMG pair between",
+            position="seated, forearm on a table", intensity=VISIBLE, sessions_week="daily",
+            source="EMG-triggered NMES of wrist and finger extensors after stroke (NeuroTrac ETS "
+                   "/ MyoTrac class; review: Takeda et al. 2017). 20-30 Hz, 300 us (secondary "
+                   "sources, as Wrist/hand ext). Ours: 30 Hz, 1 s ramps, 5 s on, 10 s rest."),
+    Program("emg_quad", "EMG quadriceps", 50, 250, on_s=15, off_s=45, ramp_up_s=3,
+            ramp_down_s=2, session_min=20, triggered=True,
+            placement="vastus medialis + upper lateral thigh; EMG on rectus femoris",
+            position="seated, knee 60 deg bent", intensity=MAX_TOLERATED,
+            sessions_week="2x/day, 6 wk",
+            source="Quadriceps after knee surgery, EMG-triggered: Stevens-Lapsley protocol "
+                   "(Sports Health 2021, Table 5): 50 Hz, 250 us, 15 s on / 45 s off, 3 s ramp "
+                   "up. Ramp down 2 s our choice; each contraction started by the effort."),
+]
+
 
 def preset(key):
     """The preset with that key, or None."""
