@@ -29,11 +29,12 @@ def envelope_bar(fb, env_uv, full_uv, thr_uv, peak_uv=0, at=False, x=BAR_X, y=BA
     n = level_px(env_uv, full_uv, w)
     if n:
         fb.fill_rect(x + 1, y + 1, n, h - 2, 1)
-    t = x + 1 + level_px(thr_uv, full_uv, w)
-    # the threshold line: drawn inverted over the filled part so it stays visible
-    fb.vline(t, y - ext, h + 2 * ext, 1)
-    if n and t <= x + n:
-        fb.vline(t, y + 1, h - 2, 0)
+    if thr_uv > 0:
+        t = x + 1 + level_px(thr_uv, full_uv, w)
+        # the threshold line: drawn inverted over the filled part so it stays visible
+        fb.vline(t, y - ext, h + 2 * ext, 1)
+        if n and t <= x + n:
+            fb.vline(t, y + 1, h - 2, 0)
     if peak_uv:
         p = x + 1 + level_px(peak_uv, full_uv, w)
         fb.vline(p, y - ext, ext, 1)
@@ -49,8 +50,8 @@ def run_bar(fb, env_uv, full_uv, thr_uv):
     envelope_bar(fb, env_uv, full_uv, thr_uv, 0, False, 72, 41, 56, 6, 1)
 
 
-def countdown_bar(fb, left_ms, total_ms, y=57):
-    """A thin bar that empties as a calibration phase runs out (text row 7)."""
+def countdown_bar(fb, left_ms, total_ms, y=33):
+    """A thin bar that empties as a calibration phase runs out (text row 4, left blank)."""
     fb.fill_rect(0, y, 128, 4, 0)
     fb.rect(0, y, 128, 4, 1)
     if total_ms > 0 and left_ms > 0:

@@ -263,3 +263,17 @@ def test_on_record_files_the_emg_fields_under_the_history_number(tmp_path):
     rec = json.loads((tmp_path / "emg_history.json").read_text())
     assert rec == [{"n": 8, "program": "emg_test", "attempts": 1, "triggered": 1,
                     "emg_peak_uv": 100, "emg_mean_uv": rec[0]["emg_mean_uv"]}]
+
+
+def test_calibration_graphics_leave_the_text_rows_alone(tmp_path):
+    ctl, e = _ctl(tmp_path)
+    ctl.open()
+    ctl.handle(B.OK, 0)
+    ctl.handle(B.OK, 0)  # start
+    _run(ctl, e, 0, 6000, 120)  # into the first squeeze
+    assert ctl.cal.phase == es.CAL_SQUEEZE
+    fb = _fb()
+    ctl.draw(fb)
+    # rows 0-3 and 7 are text; the countdown bar is on row 4, the live bar on rows 5-6
+    assert not any(_px(fb, x, y) for x in range(128) for y in list(range(32)) + list(range(56, 64)))
+    assert _px(fb, 0, 33) == 1 and _px(fb, 0, 43) == 1
