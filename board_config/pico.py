@@ -56,7 +56,7 @@ DAC_OFFSET_MA = 0.0
 # peak current of the latest pulses: I[mA] = V_adc * SENSE_MA_PER_VOLT.
 SENSE_MA_PER_VOLT = 40.0  # 3.3 V -> 132 mA
 
-MAX_MA = const(100)  # board maximum peak current per channel (SAFETY.md)
+MAX_MA = const(100)  # board maximum peak current per channel (docs/safety.md)
 COMPLIANCE_V = const(80)  # boost converter output: the highest voltage the source can use
 DEAD_TIME_NS = const(1000)  # minimum inter-phase gap the H-bridge needs (both legs off)
 

@@ -3,7 +3,7 @@
 #
 # A Program only describes *what* to play. The Session (session.py) turns it into an envelope over
 # time, the SafetySupervisor (safety.py) turns envelope x user level into milliamps and enforces the
-# caps of SAFETY.md (peak, charge per phase, rms). Nothing here touches hardware.
+# caps of docs/safety.md (peak, charge per phase, rms). Nothing here touches hardware.
 #
 # Pulse parameters:
 #   rate_hz        pulse rate. With bursts (burst_count > 1) it is the rate *inside* a burst (the
@@ -81,7 +81,7 @@ _pulse_check = None
 
 def set_pulse_check(fn):
     """fn(phase_us, gap_us, rate_hz, burst_count, burst_rate_hz, alternate) raises ValueError
-    naming the limit when the board cannot play it; None: SAFETY.md ranges only."""
+    naming the limit when the board cannot play it; None: docs/safety.md ranges only."""
     global _pulse_check
     _pulse_check = fn
     if fn is None:
@@ -588,4 +588,4 @@ def preset(key):
 def custom_default():
     """Starting point for a custom program (a copy, edited on the unit or from the host)."""
     return Program("custom", "Custom", 50, 250, on_s=8, off_s=24, ramp_up_s=2, ramp_down_s=2,
-                   session_min=20, source="Custom: any value inside SAFETY.md caps.")
+                   session_min=20, source="Custom: any value inside the unit's safety caps.")

@@ -1,8 +1,8 @@
-# SafetySupervisor: the only owner of the OutputStage (see docs/architecture.md and SAFETY.md).
+# SafetySupervisor: the only owner of the OutputStage (see docs/architecture.md and docs/safety.md).
 #
 # It holds each channel's user level (mA), multiplies it by the session's envelope fraction and
 # clamps it to every cap; it checks current sense, battery, USB and loop timing; it raises faults
-# and stops. Everything that is firmware logic in SAFETY.md is enforced here:
+# and stops. Everything that is firmware logic in docs/safety.md is enforced here:
 #
 #   caps   peak <= min(board MAX_MA (100), clinician cap per channel); phase 20-1000 us; rate
 #          0.5-200 Hz (inside a burst up to 2500 Hz); charge per phase <= charge cap (default
@@ -43,7 +43,7 @@ import time
 from micropython import const
 
 # --- published caps and bounds -----------------------------------------------------------------
-BOARD_MAX_MA = const(100)         # peak current per channel, board maximum (SAFETY.md)
+BOARD_MAX_MA = const(100)         # peak current per channel, board maximum (docs/safety.md)
 PHASE_MIN_US = const(20)
 PHASE_MAX_US = const(1000)
 GAP_MAX_US = const(1000)
@@ -149,7 +149,7 @@ def energy_per_pulse_mj(amplitude_ma, phase_us, load_ohm=LOAD_OHM):
 
 
 def check_pulse(pulse):
-    """Raise ValueError if a pulse dict is outside the SAFETY.md ranges."""
+    """Raise ValueError if a pulse dict is outside the docs/safety.md ranges."""
     phase = pulse.get("phase_us")
     gap = pulse.get("gap_us", 0)
     rate = pulse.get("rate_hz")
@@ -309,7 +309,7 @@ class SafetySupervisor:
     def set_caps(self, caps):
         """caps: the settings dict (or any dict) with optional cap_ma (list [ch1, ch2] or dict
         {1: .., 2: ..}), charge_cap_uc (the settings key) and rms_ma. Caps can only be lowered
-        below the SAFETY.md ceilings."""
+        below the docs/safety.md ceilings."""
         if not caps:
             return
         cap = caps.get("cap_ma")

@@ -36,7 +36,7 @@ SETTINGS_SCHEMA = {
     "keypad_lock": ("bool", 0, 1, False),
     "clinician_lock": ("bool", 0, 1, False),
     "cap_ma": ("ma2", 0, 100, [100, 100]),          # clinician cap per channel, mA
-    "charge_cap_uc": ("num", 1, 100, 50),           # SAFETY.md: default 50 uC, ceiling 100 uC
+    "charge_cap_uc": ("num", 1, 100, 50),           # docs/safety.md: default 50 uC, ceiling 100 uC
     "first_sessions_half": ("bool", 0, 1, True),    # tolerance practice (Compex: first 3 at half)
     "half_sessions": ("int", 0, 10, 3),             # sessions with >= 5 min stimulated at half
     "switch_nc": ("bool", 0, 1, False),             # foot/hand switch opens when pressed

@@ -15,7 +15,7 @@
 #   ui.power_off_requested     # idle for settings["auto_off_min"] minutes with no session
 #   emg                        # optional emg_ui.EmgControl: an "EMG" entry after History
 #
-# Rules kept here (SAFETY.md): STOP works in every state, locked or not, and is acted on at the
+# Rules kept here (docs/safety.md): STOP works in every state, locked or not, and is acted on at the
 # debounced press (not the release); a locked keypad changes nothing but STOP (and the BACK+OK
 # unlock combo); a press that wakes a dimmed screen does nothing else (the rest of that press is
 # swallowed up to its release), except on an alert: an alert wakes the screen itself, and its OK

@@ -91,7 +91,7 @@ def press_timing():
     the buttons twice per TICK_MS (firmware/app.py: step and ui_step); the board model's contact
     bounces for up to BOUNCE_MS after a touch and after a release. A press held for
     bounce + debounce + two samples is accepted whatever the sampling phase, and so is a
-    release held as long. UP/DOWN step at most once per _MIN_STEP_MS (SAFETY.md rule 3: <= 10
+    release held as long. UP/DOWN step at most once per _MIN_STEP_MS (docs/safety.md rule 3: <= 10
     steps/s; a second too-soon press while one waits is dropped by the firmware), so presses of
     one step button start at least that far apart. Returns ms values in a dict: down, up (the
     release before the next press may start), step (between two presses of UP, or of DOWN),

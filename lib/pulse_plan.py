@@ -13,7 +13,7 @@
 # every `burst_slots` slots, so the burst period is exactly burst_slots * period.
 from micropython import const
 
-PHASE_MIN_US = const(20)  # SAFETY.md: 20-1000 us per phase
+PHASE_MIN_US = const(20)  # docs/safety.md: 20-1000 us per phase
 PHASE_MAX_US = const(1000)
 GAP_MAX_US = const(1000)
 RATE_MIN_MHZ = const(500)  # 0.5 Hz, in milli-hertz
@@ -117,7 +117,7 @@ class PulsePlan:
 def make_plan(sys_hz, phase_us, gap_us, rate_hz, burst_count=1, burst_rate_hz=None,
               alternate=False, dead_time_ns=1000, min_rest_cycles=0, quantum_cycles=1):
     """Validate a request and quantise it to whole cycles. Raises PulseParamError, naming the
-    parameter and its limit, for anything outside SAFETY.md's ranges or the engine's reach."""
+    parameter and its limit, for anything outside docs/safety.md's ranges or the engine's reach."""
     phase_ns = _milli(phase_us, "phase_us")
     gap_ns = _milli(gap_us, "gap_us")
     rate_mhz = _milli(rate_hz, "rate_hz")

@@ -53,7 +53,7 @@ def test_preset_inside_its_source_range(p):
     src, rate, phase, on, off, minutes = RANGES[p.key]
     assert rate[0] <= p.rate_hz <= rate[1], src
     assert phase[0] <= p.phase_us <= phase[1], src
-    assert 50 <= p.phase_us <= 400                      # SAFETY.md: presets stay in 50-400 us
+    assert 50 <= p.phase_us <= 400                      # docs/safety.md: presets stay in 50-400 us
     assert on[0] <= p.on_s <= on[1] and off[0] <= p.off_s <= off[1], src
     assert minutes[0] <= p.session_min <= minutes[1], src
     if p.trigger == "gait":

@@ -1,4 +1,4 @@
-"""firmware/safety.py: one test per SAFETY.md rule the supervisor enforces, plus a hypothesis
+"""firmware/safety.py: one test per docs/safety.md rule the supervisor enforces, plus a hypothesis
 property test: random presses, envelopes, pulse parameters and current readings never take the
 commanded amplitude above any cap or start above 0."""
 # ruff: noqa: I001  (device modules import after tests.device_path puts firmware/ on sys.path)

@@ -317,7 +317,7 @@ def test_press_timing_from_the_firmware():
 def test_five_up_key_events_50ms_apart_give_five_steps(tmp_path):
     """Five UP key events 50 ms apart (device time) raise channel 1 by exactly 5 steps.
 
-    Why 5 and not fewer: the firmware (lib/buttons.py) steps at most once per 100 ms (SAFETY.md
+    Why 5 and not fewer: the firmware (lib/buttons.py) steps at most once per 100 ms (docs/safety.md
     rule 3, <= 10 steps/s); a press that comes too soon is held back until the interval has
     passed, and a second too-soon press while one is held back is dropped. Five real presses
     50 ms apart would therefore give 4 steps. The terminal reports key presses but not
