@@ -16,8 +16,9 @@
 #   the sample index, which needs the exact ADC start time), and the host simulation has no model of
 #   the ADC FIFO or of DMA pacing: a DMA path could only be tested by faking it. The timer path is
 #   modelled honestly: the simulated machine.Timer fires at its exact cycle, and the simulated ADC
-#   reads the world's EMG source at that cycle (host_tools/sim/muscle.py). Cost on the chip: one
-#   IRQ of roughly 20-30 us per ms (a few % of one core).
+#   reads the world's EMG source at that cycle (host_tools/sim/muscle.py). Its cost on the chip
+#   (one Python handler per ms) is not measured yet: time _sample() on a Pico (ticks_us around a
+#   few thousand calls) before relying on the CPU headroom.
 # - ESP32: machine.Timer (EMG_TIMER = 2: timers 0 and 1 belong to the pulse engine). Its ADC read
 #   (ESP-IDF adc_oneshot_read) takes a lock and is not ISR safe, so the callback is a soft
 #   (scheduled) one there (EMG_IRQ_HARD = False): it runs at the next bytecode boundary, so a
