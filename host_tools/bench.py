@@ -292,6 +292,12 @@ MEASURED = [
     ("stop_latency_us", "us", "STOP contact -> output enable low, max of 6"),
     ("heap_after_boot_kb", "KB", "heap held after boot, MicroPython unix port (64-bit)"),
     ("alloc_per_loop_bytes", "bytes", "allocated per steady App.step, unix port (median)"),
+    ("emg_sample_rate_hz", "Hz", "EMG ADC reads per second of firmware time (EMG program)"),
+    ("emg_trigger_latency_ms", "ms", "envelope over the threshold -> first ramp DAC step (median)"),
+    ("emg_trigger_latency_ms_max", "ms", "... max of the efforts"),
+    ("emg_effort_to_ramp_ms", "ms", "effort onset -> first ramp DAC step, median"),
+    ("emg_alloc_per_tick_bytes", "bytes", "allocated per App.step with EMG sampling on, unix port"),
+    ("emg_alloc_sample_irq_bytes", "bytes", "allocated by the EMG sampling IRQ handler, unix port"),
     ("load_average_1min", "", "1-minute load average when the speed figures were taken"),
 ]
 
@@ -317,7 +323,7 @@ def main(argv=None):
     long_run = "--long" in argv
     board = "pico"
     m = {}
-    steps = 9 + (1 if long_run else 0)
+    steps = 10 + (1 if long_run else 0)
     n = [0]
 
     def step(what):
@@ -369,6 +375,10 @@ def main(argv=None):
 
     step("the unit as a whole: button to screen, STOP, heap (unix port)")
     m.update(bench_app.run())
+    from host_tools import bench_emg
+
+    step("EMG: sample rate, trigger latency, allocation (host_tools/bench_emg.py)")
+    m.update(bench_emg.measure(board))
     step("emulated RP2040 (host_tools/bench_chip.py)")
     chip = chip_figures()
     step("done")

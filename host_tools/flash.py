@@ -47,7 +47,7 @@ MPY_ARCHS = [None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7e
              "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc"]
 UF2_URL = "https://micropython.org/download/RPI_PICO/"
 BOOT_AS_SOURCE = ("main.py", "boot.py")
-LOG_FILES = ("history.json", "usage.json", "crash.log")
+LOG_FILES = ("history.json", "emg_history.json", "usage.json", "crash.log")
 BACKUP_FILES = ("settings.json", "programs.json")
 CHUNK = 2048
 
