@@ -30,6 +30,8 @@ Keys (also shown in the legend):
   b  battery in the warning band / full      B  battery below the cut-off / full
      (levels from the board config: battery_levels())
   u  USB power      t  foot switch press (T: hold / release)
+  e  try to contract: the muscle under the EMG electrodes makes a 1.5 s effort (EFFORT_UV
+     envelope); the status shows the muscle's envelope in uV (the EMG menu uses it)
   p  pause / resume   r  1x   0  10x   f  as fast as possible   .  one 10 ms step while paused
   c  save the OLED as out/sim/screen_<device ms>.png          q / ctrl+c  quit
 """
@@ -53,6 +55,8 @@ SCOPE_MAX_MS = 1000
 ZOOM_US = 1000  # span of the zoomed last-pulse view
 SPEEDS = {"paused": 0.0, "1x": 1.0, "10x": 10.0, "max": None}
 LOAD_HIGH_OHM = 20000
+EFFORT_UV = 150  # key e: a voluntary effort (envelope uV) of the simulated muscle, 1.5 s long
+EFFORT_MS = 1500
 BUTTON_KEYS = {"up": "up", "down": "down", "enter": "ok", "backspace": "back",
                "escape": "back", "space": "stop", "s": "stop"}
 
@@ -367,6 +371,8 @@ class SimEngine(scenario_core.Run):
             self._apply({"battery_mv": mv})
         elif kind == "usb":
             self._apply({"usb": a.get("on", not ph["usb"])})
+        elif kind == "emg":
+            self._apply({"emg": {"uv": a.get("uv", EFFORT_UV), "ms": a.get("ms", EFFORT_MS)}})
         elif kind == "trigger":
             down = a.get("down", not ph["trigger"])
             self._apply({"trigger": down})
@@ -500,7 +506,9 @@ class SimEngine(scenario_core.Run):
         s.physical = {"connected": dict(ph["connected"]), "load_ohm": dict(ph["load_ohm"]),
                       "over_current": dict(ph["over_current"]), "battery_mv": ph["battery_mv"],
                       "usb": ph["usb"], "trigger": ph["trigger"],
-                      "battery_band": battery_band(b, ph["battery_mv"])}
+                      "battery_band": battery_band(b, ph["battery_mv"]),
+                      "emg_uv": (None if self.muscle is None
+                                 else round(self.muscle.envelope_uv()))}
         s.holds = tuple(sorted(self.holds))
         s.queued = len(self.keyq)
         s.refused = self.refused
@@ -676,7 +684,9 @@ def readout_lines(s):
         ph.get("battery_mv", 0), ph.get("battery_band", "?"), "yes" if ph.get("usb") else "no",
         "down" if ph.get("trigger") else "up", ",".join(s.holds) or "-", s.queued,
         " (%d refused: %d at most)" % (s.refused, MAX_QUEUED) if s.refused else ""))
-    lines.append("faults: " + (", ".join(s.faults) if s.faults else "none"))
+    emg = ph.get("emg_uv")
+    lines.append("faults: " + (", ".join(s.faults) if s.faults else "none")
+                 + ("" if emg is None else "  EMG envelope %d uV (e: try to contract)" % emg))
     return lines
 
 
@@ -716,7 +726,7 @@ LEGEND = (
     "Up/Down Enter=OK Bksp/Esc=BACK Space/s=STOP (at once) | h+key or shift+Up/Down: hold | "
     "x: BACK+OK 2s",
     "1/2 electrode off/on | 3/4 load 20k | 5/6 over-current | b battery low (warning) | "
-    "B battery below cut-off | u USB | t/T foot sw.",
+    "B battery below cut-off | u USB | t/T foot sw. | e contract (EMG)",
     "a key = one whole press, queued (UP/DOWN at most 10/s, as the firmware steps) | "
     "p pause r 1x 0 10x f max . step | c PNG | q quit",
 )
@@ -952,6 +962,8 @@ def make_app(engine, out_dir="out/sim", fps=25):
                 e.queue(kind="battery", level="cutoff")
             elif k == "u":
                 e.queue(kind="usb")
+            elif k == "e":
+                e.queue(kind="emg")
             elif k == "t":
                 e.queue(kind="trigger", down=True, ms=300)
             elif k in ("T", "shift+t"):

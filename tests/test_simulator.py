@@ -507,3 +507,26 @@ def test_queue_is_bounded(tmp_path):
     assert seen["rise"] == n + 1 and seen["refused"] == 15 - n - 1, seen
     assert seen["queued"] == 0
     assert "(%d refused: %d at most)" % (15 - n - 1, n) in seen["ro"], seen["ro"]
+
+
+def test_e_key_makes_the_muscle_contract_and_the_status_shows_its_envelope(tmp_path):
+    """e: the simulated muscle under the EMG electrodes makes a 1.5 s effort (issue 10: a key for
+    "try to contract"); the readouts show its envelope rising to EFFORT_UV and back to rest."""
+    seen = {}
+
+    async def body(pilot, eng, app):
+        s = await advance(pilot, eng, 1500)
+        seen["rest"] = s.physical["emg_uv"]
+        s = await key(pilot, eng, "e", 20)
+        s = await advance(pilot, eng, 500)
+        seen["effort"] = s.physical["emg_uv"]
+        seen["text"] = text(app, "#readouts")
+        s = await advance(pilot, eng, 2000)
+        seen["after"] = s.physical["emg_uv"]
+
+    run_sim(tmp_path, body)
+    rest = seen["rest"]
+    assert rest is not None and rest < 10
+    assert seen["effort"] == rest + simulator.EFFORT_UV
+    assert "EMG envelope %d uV" % seen["effort"] in seen["text"]
+    assert seen["after"] == rest
