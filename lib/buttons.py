@@ -13,9 +13,10 @@
 #     other buttons, exactly one of: PRESS released before long_ms; LONG held for long_ms
 #   and RELEASE at the debounced release.
 # Step events (PRESS/REPEAT) of a repeat button are never closer than min_step_ms (100 ms: at most
-# 10 per second, the intensity rule of docs/safety.md); a PRESS that comes too soon is held back until
-# the interval has passed; one more too-soon PRESS while one is held back is dropped (counted in
-# rate_limited), so tapping faster than 10/s never queues rises that would play out later.
+# 10 per second, the intensity rule of docs/safety.md); a PRESS that comes too soon is held back
+# until the interval has passed; one more too-soon PRESS while one is held back is dropped
+# (counted in rate_limited), so tapping faster than 10/s never queues rises that would play out
+# later.
 # Holding BACK and OK together for long_ms yields one LONG event of the virtual button LOCK and
 # suppresses the two buttons' own PRESS/LONG for that hold.
 #

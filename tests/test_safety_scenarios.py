@@ -1,7 +1,7 @@
-"""Every rule of docs/safety.md as a whole-firmware scenario: firmware/main.py boots on the simulated
-Pico, buttons are pressed with bouncing contacts, faults are injected, and the assertions read the
-trace: the DAC record (what the output stage set, through the board calibration), the enable and
-LED pins, the pulse edges, the text on the visible OLED frame and the flash contents."""
+"""Every rule of docs/safety.md as a whole-firmware scenario: firmware/main.py boots on the
+simulated Pico, buttons are pressed with bouncing contacts, faults are injected, and the assertions
+read the trace: the DAC record (what the output stage set, through the board calibration), the
+enable and LED pins, the pulse edges, the text on the visible OLED frame and the flash contents."""
 # ruff: noqa: I001  (device modules import after tests.device_path puts firmware/ on sys.path)
 import json
 import math
