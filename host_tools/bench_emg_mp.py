@@ -12,10 +12,9 @@ import json
 import sys
 
 sys.path[:0] = ["", "firmware", "lib"]
+from host_tools.bench_mp import tick_allocations  # noqa: E402
 from host_tools.sim import board_pico, install  # noqa: E402
 from host_tools.sim import world as world_mod  # noqa: E402
-
-TICKS = 200
 
 
 def main():
@@ -72,27 +71,8 @@ def main():
     assert a.emg.running, ("EMG sampling is not on", a.ui.lines())
     assert a.emgc.run_line()[:3] == "try", a.emgc.run_line()
     stage = a.stage
-    for adc in (stage._sense[1], stage._sense[2], stage._vsys, a.emg._adc):
-        adc.read_u16 = (lambda v: (lambda: v))(adc.read_u16())
-    pins = [p for p in a.buttons._pins if p is not None] + [a._trigger]
-    samples = []
-    for _ in range(TICKS):
-        w.advance_to(w.now + 10 * ms)
-        now = w.ms()
-        w.sync()
-        gc.collect()
-        gc.disable()
-        m0 = gc.mem_alloc()
-        for p in pins:
-            p.value()
-        a.wdt.feed()
-        sim = gc.mem_alloc() - m0
-        m1 = gc.mem_alloc()
-        a.step(now)
-        m2 = gc.mem_alloc()
-        gc.enable()
-        samples.append(m2 - m1 - sim)
-    samples.sort()
+    samples, _totals = tick_allocations(
+        a, w, ms, (stage._sense[1], stage._sense[2], stage._vsys, a.emg._adc))
     # the IRQ handler alone: ten samples (the simulated clock stands still: the same ticks_us)
     e = a.emg
     gc.collect()

@@ -17,6 +17,40 @@ from host_tools.sim import world as world_mod  # noqa: E402
 TICKS = 200
 
 
+def tick_allocations(a, w, ms, adcs, ticks=TICKS):
+    """Bytes each of `ticks` App.step calls allocates: (the firmware's own, the total), both
+    sorted. The simulated ADCs in `adcs` compute their reading from the pulse record (which
+    allocates, in the simulator): each is held at its current reading meanwhile, so what is
+    counted is the firmware's allocation. What the tick asks of the other stand-ins (pin reads,
+    the watchdog) allocates in the simulator, not on a chip: measured alone in every tick and
+    subtracted. (host_tools/bench_emg_mp.py uses it too.)"""
+    for adc in adcs:
+        adc.read_u16 = (lambda v: (lambda: v))(adc.read_u16())
+    pins = [p for p in a.buttons._pins if p is not None] + [a._trigger]
+    samples = []
+    totals = []
+    for _ in range(ticks):
+        w.advance_to(w.now + 10 * ms)
+        now = w.ms()
+        w.sync()  # the PIO catch-up (edge records) is the simulator's, done before measuring
+        gc.collect()
+        gc.disable()
+        m0 = gc.mem_alloc()
+        for p in pins:
+            p.value()
+        a.wdt.feed()
+        sim = gc.mem_alloc() - m0
+        m1 = gc.mem_alloc()
+        a.step(now)
+        m2 = gc.mem_alloc()
+        gc.enable()
+        samples.append(m2 - m1 - sim)
+        totals.append(m2 - m1)
+    samples.sort()
+    totals.sort()
+    return samples, totals
+
+
 def main(patch=None):
     w = world_mod.new_world()
     install.install(w)
@@ -55,36 +89,8 @@ def main(patch=None):
     press("up", 10)
     run_ms(3000)  # past the ramp: steady stimulation at 10 mA
     stage = a.stage
-    # The simulated ADC computes its reading from the pulse record (that allocates, in the
-    # simulator): hold each ADC at its current reading for the measured ticks, so what is
-    # counted is the firmware's own allocation.
-    for adc in (stage._sense[1], stage._sense[2], stage._vsys):
-        adc.read_u16 = (lambda v: (lambda: v))(adc.read_u16())
-    # What the tick asks of the other stand-ins (pin reads, the watchdog) allocates in the
-    # simulator, not on a chip: measured alone in every tick and subtracted.
-    pins = [p for p in a.buttons._pins if p is not None] + [a._trigger]
-    samples = []
-    totals = []
-    for _ in range(TICKS):
-        w.advance_to(w.now + 10 * ms)
-        now = w.ms()
-        w.sync()  # the PIO catch-up (edge records) is the simulator's, done before measuring
-        gc.collect()
-        gc.disable()
-        m0 = gc.mem_alloc()
-        for p in pins:
-            p.value()
-        a.wdt.feed()
-        sim = gc.mem_alloc() - m0
-        m1 = gc.mem_alloc()
-        a.step(now)
-        m2 = gc.mem_alloc()
-        gc.enable()
-        samples.append(m2 - m1 - sim)
-        totals.append(m2 - m1)
-    totals.sort()
+    samples, totals = tick_allocations(a, w, ms, (stage._sense[1], stage._sense[2], stage._vsys))
     assert a.sup.state == "running", a.sup.state
-    samples.sort()
     print(json.dumps({
         "heap_after_boot_kb": round(heap_after_boot / 1024, 3),
         "alloc_per_loop_bytes": samples[len(samples) // 2],
