@@ -23,7 +23,7 @@ venv: $(STAMP)
 mpy-cross: $(STAMP)
 	$(PYTHON) -m host_tools.build --check
 
-test: $(STAMP) mpy-cross test-cpython test-micropython
+test: $(STAMP) mpy-cross lint test-cpython test-micropython
 
 # pytest-xdist (pinned): JOBS workers (default 2, the project's machines have 2 cores; `make test
 # JOBS=auto` uses every core). worksteal: an idle worker takes queued tests from a busy one, so
