@@ -35,7 +35,7 @@ DEFAULT_LOAD_OHM = 1000
 DEFAULT_BATTERY_MV = 3900
 
 
-class _Lcg:
+class Lcg:
     """Deterministic PRNG (same sequence on CPython and MicroPython)."""
 
     def __init__(self, seed):
@@ -81,7 +81,7 @@ class PicoBoardModel:
         self.world = world
         self.board = board
         self.hold_ms = hold_ms
-        self._rng = _Lcg(seed)
+        self._rng = Lcg(seed)
         self.channels = {}
         for n in board.CHANNELS:
             ch = ChannelLoad(n, board.CHANNELS[n])

@@ -21,6 +21,8 @@
 #
 # Common subset of CPython 3.11 and MicroPython (runs on the unix port too).
 
+from host_tools.sim.board_pico import Lcg  # the board model's deterministic PRNG
+
 # front end per chip: (bias volts, low rail, high rail) at the ADC pin
 FRONT_END = {"rp2040": (1.65, 0.0, 3.3), "esp32": (1.2375, 0.0, 2.475)}
 ESP32_FULL_SCALE_V = {0: 0.95, 1: 1.25, 2: 1.75, 3: 3.55}  # machine.ADC model (ATTN_*)
@@ -28,15 +30,6 @@ DEFAULT_REST_UV = 3
 DEFAULT_ARTEFACT_UV = 20_000
 DEFAULT_RECOVERY_US = 1000
 DEFAULT_RISE_MS = 20
-
-
-class _Lcg:
-    def __init__(self, seed):
-        self.s = (int(seed) * 1103515245 + 12345) & 0x7FFFFFFF
-
-    def next(self, n):
-        self.s = (self.s * 1103515245 + 12345) & 0x7FFFFFFF
-        return (self.s >> 8) % n
 
 
 class Muscle:
@@ -47,7 +40,7 @@ class Muscle:
         self.rest_uv = rest_uv
         self.artefact_uv = artefact_uv
         self.recovery_us = recovery_us
-        self._rng = _Lcg(seed)
+        self._rng = Lcg(seed)
         chip = getattr(board, "CHIP", "rp2040")
         self.bias_v, self.rail_lo_v, self.rail_hi_v = FRONT_END[chip]
         atten = getattr(board, "ADC_ATTEN", None)
