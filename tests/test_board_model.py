@@ -188,3 +188,80 @@ def test_snapshot_and_oled():
     assert snap["battery_mv"] == 3900 and snap["usb"] is False
     if r.model.oled is not None:
         assert r.w.i2c_devices[r.board.OLED_ADDR] is r.model.oled
+
+
+def test_sense_short_path_reads_as_the_general_path():
+    # The steady-window short path of sense_ma and the general path (every segment with every
+    # duty and load state in force during it) must give the same reading: random amplitude,
+    # enable, load, electrode and fault changes and pulse starts/stops on two channels, read every
+    # 1-3 ms at now and at a random recent cycle.
+    from host_tools.sim.board_pico import Lcg
+
+    r = BoardRig()
+    rng = Lcg(7)
+    r.stage.enable(True)
+    for n, ma, hz in ((1, 20, 100), (2, 12, 170)):  # long phases: reads often fall inside one
+        r.stage.set_amplitude_ma(n, ma)
+        r.stage.configure_pulses(n, 1000, 50, hz)
+        r.stage.start_pulses(n)
+    m = r.model
+    hold = r.w.cycles(m.hold_ms * 1_000_000)
+    general = m._sense_general
+    calls = [0]
+
+    def counted(n, c, t0):  # the general path taken by sense_ma itself
+        calls[0] += 1
+        return general(n, c, t0)
+
+    m._sense_general = counted
+    running = {1: True, 2: True}
+    reads = 0
+    values = {}
+    for _step in range(600):
+        k = rng.next(30)
+        ch = 1 + rng.next(2)
+        if rng.next(2):  # make the change inside a pulse phase of that channel
+            legs = (r.board.CHANNELS[ch]["leg_a"], r.board.CHANNELS[ch]["leg_b"])
+            for _i in range(300):
+                if r.w.gpio.levels[legs[0]] or r.w.gpio.levels[legs[1]]:
+                    break
+                r.run_cycles(r.ms(0.05))
+        if k == 0:
+            r.stage.set_amplitude_ma(ch, 1 + rng.next(40))
+        elif k == 1:
+            r.stage.enable(rng.next(3) != 0)
+        elif k == 2:
+            m.electrode(ch, rng.next(3) != 0)
+        elif k == 3:
+            m.load_ohm(ch, 500 + 1000 * rng.next(15))
+        elif k == 4:
+            m.over_current(ch, rng.next(4) == 0)
+        elif k == 5:
+            if running[ch]:
+                r.stage.stop_pulses(ch)
+            else:
+                r.stage.start_pulses(ch)
+            running[ch] = not running[ch]
+        r.run_cycles(1 + rng.next(r.ms(3)))
+        now = r.w.now
+        cs = [now, now - rng.next(hold + hold // 2)]
+        # and reads whose window starts just before, at and just after the last change of the
+        # enable, a leg, the DAC duty and the load state (the short path's boundaries)
+        g = r.w.gpio.edges
+        ch_cfg = r.board.CHANNELS[ch]
+        for rec in (g[r.board.OUTPUT_ENABLE], g[ch_cfg["leg_a"]], g[ch_cfg["leg_b"]],
+                    r.w.pwm_log.get(ch_cfg["dac"], [(0, 0)]), m.channels[ch].history):
+            for d in (-1, 0, 1):
+                if 0 < rec[-1][0] + hold + d <= now:
+                    cs.append(rec[-1][0] + hold + d)
+        for c in cs:
+            for n in (1, 2):
+                t0 = c - hold if c > hold else 0
+                got = m.sense_ma(n, c)
+                want = general(n, c, t0)
+                assert got == want, (n, c, got, want)
+                reads += 1
+                values[got] = values.get(got, 0) + 1
+    short = reads - calls[0]
+    assert short > 200 and calls[0] > 200, (short, calls[0])  # both paths taken often
+    assert values.get(0.0, 0) > 50 and len(values) > 5, values
