@@ -9,6 +9,7 @@
 from micropython import const
 import micropython
 import time
+import machine
 from machine import I2C, PWM, WDT, Pin
 
 import buttons
@@ -73,6 +74,10 @@ class App:
         programs.set_pulse_check(self.stage.check_pulse)
         self.store = settings.Store(root)
         self.settings = self.store.load_settings()
+        # a session cut by a reset or a power cut: its marker becomes a history record
+        self.recovered = self._record_cut_session()
+        self._mark_for = None         # the Session whose marker is on flash (see _new_session)
+        self.mark_bytes = 0           # bytes of the last marker written (measured in tests)
         self.sup = safety.SafetySupervisor(self.stage, board, self.settings)
         self.buttons = buttons.Buttons.from_board(board)
         # STOP fast path: the edge itself cuts the output (a hard IRQ where the port has them),
@@ -118,6 +123,7 @@ class App:
         self._rec_nfaults = 0
         self._rec_ms = 0
         self._rec_last = 0
+        self._rec_wait = False
         self._rec_peak = [0.0, 0.0, 0.0]
         self.last_record = None
         # called with each stored history record (dict with its number n), e.g. for the EMG
@@ -145,7 +151,75 @@ class App:
         if program.progression:
             n = settings.counted_sessions(hist, program.key, PRACTICE_MIN_MS / 60000)
             program = program.at_step(n // program.step_sessions)
-        return session.Session(program, channels=2, intensity_scale=scale)
+        s = session.Session(program, channels=2, intensity_scale=scale)
+        # switch-driven programs (gait, hold, a foot-switch burst program): the supervisor keeps
+        # the output stage off while the session waits for its switch. An EMG-triggered session
+        # keeps its trains at 0 mA while it waits (its front end and tests were built on that).
+        self.sup.park_on_wait = (program.trigger is not None
+                                 or (program.triggered and not emg_ui.is_emg_program(program)))
+        # The marker of this session, on flash before the supervisor first enables the output
+        # (UI.start calls this factory, then Supervisor.start): a reset or power cut from here
+        # on leaves it, and the next boot records the session (_record_cut_session).
+        self._mark(s, program.key[:16], (hist[-1]["n"] + 1) if hist else 1)
+        return s
+
+    def _mark(self, s, key, n):
+        self._mark_for = None
+        try:
+            self.mark_bytes = self.store.mark_session(key, n)
+            self._mark_for = s
+        except Exception as e:  # noqa: BLE001 - flash full: the session runs, unmarked
+            print("history: session marker not written (%r): a reset during this session "
+                  "will leave no record" % (e,))
+
+    def _unmark(self):
+        self._mark_for = None
+        try:
+            self.store.clear_mark()
+        except Exception:  # noqa: BLE001 - read at the next boot: discarded if recorded
+            pass
+
+    def _record_cut_session(self):
+        """At boot: a marker left on flash is a session that a reset (watchdog, machine.reset)
+        or a power cut ended: one history record, end "reset", with what is known (the program;
+        minutes, peak mA and contractions null: nothing is written while the output runs;
+        faults ["watchdog"] after a watchdog reset). A marker whose record was already written
+        (a cut between the record and the marker's removal) is dropped; a corrupt one is
+        discarded with a console line. Never raises. Returns the record or None."""
+        st = self.store
+        try:
+            m = st.read_mark()
+        except Exception as e:  # noqa: BLE001 - ValueError (corrupt), OSError (unreadable)
+            print("history: session marker %s unreadable (%s): discarded, no record made"
+                  % (settings.MARK_FILE, e))
+            self._unmark_boot()
+            return None
+        if m is None:
+            return None
+        key, n = m
+        r = None
+        try:
+            hist = st.load_history()
+            if hist and hist[-1]["n"] >= n:
+                print("history: session marker of %s #%d already recorded: removed" % (key, n))
+            else:
+                wdt = machine.reset_cause() == machine.WDT_RESET
+                r = st.append_session({"program": key, "minutes": None, "max_ma": None,
+                                       "contractions": None, "end": "reset",
+                                       "faults": ["watchdog"] if wdt else []})
+                print("history: a session of %s was cut by a %s; recorded as #%d, end reset, "
+                      "minutes not known" % (key, "watchdog reset" if wdt else "reset or power "
+                                             "cut", r["n"]))
+        except Exception as e:  # noqa: BLE001 - flash full or failing: boot goes on
+            print("history: the record of a session cut by a reset was not written (%r)" % (e,))
+        self._unmark_boot()
+        return r
+
+    def _unmark_boot(self):
+        try:
+            self.store.clear_mark()
+        except Exception:  # noqa: BLE001
+            pass
 
     # --- history: every session, however it ended ---------------------------------------------
     def _track(self, now_ms):
@@ -158,7 +232,9 @@ class App:
         running = sup.state == "running"
         if rec is not None:
             if running:
-                self._rec_ms += time.ticks_diff(now_ms, self._rec_last)
+                if not self._rec_wait:  # the output was on since the last tick (a switch-driven
+                    #                     session waiting for its switch: off, not counted)
+                    self._rec_ms += time.ticks_diff(now_ms, self._rec_last)
                 pk = self._rec_peak
                 for ch in (1, 2):
                     ma = sup.played_ma(ch)   # what the DAC plays: the screen's mA
@@ -172,6 +248,8 @@ class App:
             if s is not rec:
                 self._finish(rec)
                 rec = None
+        elif s is None and self._mark_for is not None:
+            self._unmark()            # a start refused (or a factory error): no session ran
         if s is not None and rec is None:
             self._rec = s
             self._rec_cause = ""
@@ -181,6 +259,7 @@ class App:
             self._seen_faults = len(sup.faults)
             self._note_faults(self._seen_faults)
         self._rec_running = running and self._rec is not None
+        self._rec_wait = sup.waiting
         self._rec_last = now_ms
 
     def _note_faults(self, nf):
@@ -218,6 +297,9 @@ class App:
             self.last_record = self.store.append_session(r)
         except Exception:  # noqa: BLE001 - flash full or failing: the session is over anyway
             self.last_record = r
+        if self._mark_for is s:
+            self._unmark()            # after the record: a cut in between leaves both (boot
+            #                           drops a marker whose record is there)
         if self.on_record is not None:
             self.on_record(self.last_record)
 

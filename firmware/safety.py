@@ -303,6 +303,13 @@ class SafetySupervisor:
         self._batt_warn_ticks = 0
         self._warned = False
         self._last_session_state = ""
+        # Switch-driven sessions (gait, hold; a foot-switch burst program): while the session
+        # waits for its switch the output stage is off (DACs 0, pulses stopped, enable and LED
+        # low) and state stays RUNNING with `waiting` True; leaving the wait enables again
+        # through the checks of a start. park_on_wait is set by the app's session factory
+        # before start(); an EMG-triggered session keeps its trains (its front end needs them).
+        self.park_on_wait = False
+        self.waiting = False
         self.set_caps(caps)
 
     # --- caps --------------------------------------------------------------------------------
@@ -490,6 +497,19 @@ class SafetySupervisor:
             self.emergency_off()
             self.stop_reason = "stop_button"
             return self._fault(STOP_HELD, 0, now_ms)
+        self.stop_reason = ""
+        self._last_tick = now_ms
+        self._batt_low_ticks = 0
+        self._batt_warn_ticks = 0
+        self._warned = False
+        self._last_session_state = ""
+        if self.park_on_wait:
+            # a switch-driven session starts parked: the first apply() that finds it past its
+            # wait enables the output (_unpark: the checks above and the STOP checks below)
+            self._park()
+            self.state = RUNNING
+            return None
+        self.waiting = False
         self.out.enable(True)
         for ch in self._chs:
             self.out.start_pulses(ch)
@@ -499,13 +519,55 @@ class SafetySupervisor:
             self._halt(IDLE)
             self.stop_reason = "stop_button"
             return self._fault(STOP_HELD, 0, now_ms)
-        self.stop_reason = ""
-        self._last_tick = now_ms
-        self._batt_low_ticks = 0
-        self._batt_warn_ticks = 0
-        self._warned = False
-        self._last_session_state = ""
         return None
+
+    def _park(self):
+        """The session waits for its switch: every DAC to 0, pulses stopped, enable (and the
+        output LED) low, as a stop does, but the user levels, the pulse configuration and the
+        state RUNNING are kept. Allocation-free."""
+        out = self.out
+        cmd = self._cmd
+        played = self._played
+        for ch in self._chs:
+            out.set_amplitude_ma(ch, 0)
+            cmd[ch] = 0.0
+            played[ch] = 0.0
+        for ch in self._chs:
+            out.stop_pulses(ch)
+        out.enable(False)
+        self.waiting = True
+
+    def _unpark(self, now_ms):
+        """The session leaves its wait: the checks of a start (STOP, USB power, battery cut-off),
+        enable, then the pulses of every channel that is not stopped by a fault (nor waiting for
+        a new burst shape), the electrode windows started afresh (a new rise neither faults on
+        the readings of before nor misses an electrode pulled meanwhile), then STOP read again:
+        a STOP that came while enabling wins. Returns False when the output stays off (STOP:
+        idle; USB power or a battery below the cut-off: that fault, as start() refuses them)."""
+        if self.stop_down():
+            self.stop_now()
+            return False
+        if self._usb():
+            self._halt(FAULT)
+            self._fault(USB_POWER, 0, now_ms)
+            return False
+        mv = self._battery_mv()
+        if mv is not None and mv < self.battery_cutoff_mv:
+            self._halt(FAULT)
+            self._fault(LOW_BATTERY, 0, now_ms, "%d mV" % mv)
+            return False
+        out = self.out
+        out.enable(True)
+        for ch in self._chs:
+            if self._ch_fault[ch] is None and not self._restart[ch]:
+                out.start_pulses(ch)
+            self._reset_window(ch, now_ms)
+            self._over_ticks[ch] = 0
+        self.waiting = False
+        if self.stop_down():
+            self.stop_now()
+            return False
+        return True
 
     def _configure(self, ch, pulse, now_ms, running):
         vals = self._pulse[ch]
@@ -577,6 +639,13 @@ class SafetySupervisor:
         if st == "done":
             self.stop("session_done")
             return
+        if self.park_on_wait:
+            if st == "waiting_trigger":
+                if not self.waiting:
+                    self._park()
+                return
+            if self.waiting and not self._unpark(now_ms):
+                return
         for ch in self._chs:
             if self._ch_fault[ch] is not None:
                 continue
@@ -675,6 +744,7 @@ class SafetySupervisor:
             played[ch] = 0.0
             level[ch] = 0.0
             ch += 1
+        self.waiting = False
         if self.state == RUNNING:
             self.state = IDLE
 
@@ -694,7 +764,8 @@ class SafetySupervisor:
         self._played[ch] = 0.0
         self._restart[ch] = False
         self.out.set_amplitude_ma(ch, 0)
-        self.out.start_pulses(ch)
+        if not self.waiting:                 # parked: the pulses start when the wait ends
+            self.out.start_pulses(ch)
         self._reset_window(ch, now_ms)
         self._over_ticks[ch] = 0
         return True

@@ -24,7 +24,10 @@
 #   that moment (ramp_up_s up, ramp_down_s down; 0 s = a step), so a heel that lifts during the
 #   fall rises again from where the fall was. on_s is the maximum on-time: a want that lasts
 #   longer ends (ramp down) and stays off until the heel lands / the switch is let go; a heel
-#   strike after that guard gives no extension. State "waiting_trigger" while the envelope is 0.
+#   strike after that guard gives no extension. State "waiting_trigger" while the envelope is 0:
+#   the supervisor then keeps the output stage off (enable low, pulses stopped, DAC 0) and
+#   enables it again when the state leaves it (SafetySupervisor.park_on_wait). A gait session
+#   starts with the heel taken as on the ground until the first set_input().
 # * contractions: cyclic programs count channel 1's entries into "on"; triggered bursts count
 #   accepted triggers; switch-driven programs count each start of want (a step or a hold).
 # * timer (SAFETY rule 8): the work envelope is capped by a final ramp that reaches 0 exactly at
@@ -158,6 +161,9 @@ class Session:
         self._burst_start_ms = -1
         self._pulse_mode = 0
         self._reset_switch()
+        # gait: the heel counts as on the ground until the switch says otherwise (the app hands
+        # the switch over from the next tick), so a start does not open with a step
+        self._in = self._trig == "gait"
         self.contractions = 0
         self.completed = False
         self._ch1_on = False

@@ -19,6 +19,7 @@ import programs
 SETTINGS_FILE = "settings.json"
 PROGRAMS_FILE = "programs.json"
 HISTORY_FILE = "history.json"
+MARK_FILE = "session.mark"          # a session in progress (see Store.mark_session)
 
 FILE_MAX_BYTES = const(24576)       # anything bigger is not ours: treated as corrupt
 HISTORY_MAX_RECORDS = const(100)
@@ -47,15 +48,20 @@ RETIRED_SETTINGS = ("sessions_done", "last_program", "language")
 HISTORY_SCHEMA = {
     "n": ("int", 0, 10000000, 0),                   # session number
     "program": ("str", 1, 16, "custom"),
-    "minutes": ("num", 0, 600, 0),
-    "max_ma": ("ma2", 0, 100, [0, 0]),              # highest delivered intensity per channel
-    "contractions": ("int", 0, 100000, 0),
+    "minutes": ("num?", 0, 600, 0),                 # null: not known (end "reset")
+    "max_ma": ("ma2?", 0, 100, [0, 0]),             # highest delivered intensity per channel
+    "contractions": ("int?", 0, 100000, 0),
     "end": ("str", 0, 8, ""),                       # END_KINDS; "" = a record of older firmware
     "faults": ("strs", 0, 8, []),                   # fault kinds seen, at most 8
 }
 # how a session ended: its own timer, STOP, BACK (pause, then end), a fault that stopped the
-# output, low battery, USB power. Older firmware logged completed sessions only, without "end".
-END_KINDS = ("done", "stop", "back", "fault", "battery", "usb")
+# output, low battery, USB power; "reset": the unit was reset (watchdog, machine.reset) or lost
+# power mid-session, recorded at the next boot from the session's marker (MARK_FILE) with
+# minutes, peak mA and contractions null (not known: nothing is written to flash while the
+# output runs). Older firmware logged completed sessions only, without "end".
+END_KINDS = ("done", "stop", "back", "fault", "battery", "usb", "reset")
+MARK_VERSION = const(1)
+MARK_MAX_BYTES = const(256)
 
 
 def counted_sessions(hist, key=None, min_minutes=5.0):
@@ -65,8 +71,9 @@ def counted_sessions(hist, key=None, min_minutes=5.0):
     for r in hist:
         if key is not None and r.get("program") != key:
             continue
-        if r.get("minutes", 0) >= min_minutes or r.get("end", "") == "":
-            n += 1
+        m = r.get("minutes", 0)
+        if r.get("end", "") == "" or (m is not None and m >= min_minutes):
+            n += 1                          # (minutes not known: not counted)
     return n
 
 
@@ -75,6 +82,10 @@ def _is_num(v):
 
 
 def _valid(kind, lo, hi, v):
+    if kind[-1] == "?":                     # "num?", "int?", "ma2?": null (not known) allowed
+        if v is None:
+            return True
+        kind = kind[:-1]
     if kind == "int":
         return type(v) is int and lo <= v <= hi
     if kind == "num":
@@ -320,9 +331,52 @@ class Store:
         max_ma = [0, 0]
         faults = 0
         for r in hist:
-            minutes += r["minutes"]
+            if r["minutes"] is not None:        # null: a session cut by a reset
+                minutes += r["minutes"]
+            mx = r["max_ma"]
             for i in range(CHANNELS):
-                if r["max_ma"][i] > max_ma[i]:
-                    max_ma[i] = r["max_ma"][i]
+                if mx is not None and mx[i] > max_ma[i]:
+                    max_ma[i] = mx[i]
             faults += len(r["faults"])
         return {"sessions": len(hist), "minutes": minutes, "max_ma": max_ma, "faults": faults}
+
+    # --- the marker of a session in progress ---------------------------------------------
+    # Written when a session starts, before its output is first enabled (the app's session
+    # factory, inside the UI's start path; a flash write costs tens of ms with interrupts off, so
+    # never while the output runs); removed when the session's record is written. A marker left
+    # at boot is a session cut by a reset or a power cut: App records it with end "reset".
+    def mark_session(self, program_key, n):
+        """The marker: {"v": 1, "program": key, "n": the record number the session will get}.
+        One small file written in place (littlefs commits it whole at close; a marker cut
+        half-way is read as corrupt and discarded). Returns the bytes of text written."""
+        text = json.dumps({"v": MARK_VERSION, "program": program_key, "n": n})
+        with open(self.path(MARK_FILE), "w") as f:
+            f.write(text)
+        return len(text)
+
+    def read_mark(self):
+        """(program key, n) of a left marker, None when there is none. A marker that does not
+        parse or has bad fields raises ValueError naming the problem (the caller discards it)."""
+        path = self.path(MARK_FILE)
+        try:
+            size = os.stat(path)[6]
+        except OSError:
+            return None
+        if size > MARK_MAX_BYTES:
+            raise ValueError("%d bytes" % size)
+        with open(path) as f:
+            text = f.read()
+        try:
+            d = json.loads(text)
+        except Exception:
+            raise ValueError("not JSON: %r" % text[:40])
+        if not isinstance(d, dict) or d.get("v") != MARK_VERSION:
+            raise ValueError("not a version %d marker: %r" % (MARK_VERSION, text[:40]))
+        key = d.get("program")
+        n = d.get("n")
+        if type(key) is not str or not 1 <= len(key) <= 16 or type(n) is not int or n < 1:
+            raise ValueError("bad fields: %r" % text[:40])
+        return key, n
+
+    def clear_mark(self):
+        self._remove(self.path(MARK_FILE))

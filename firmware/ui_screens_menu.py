@@ -244,7 +244,8 @@ class HistoryScreen(Screen):
         rows = [("#%d %s" % (r.get("n", 0), self._name(r.get("program", "?"))))[:16]]
         m = r.get("minutes")
         end = r.get("end")
-        left = (" %s min" % num(m)) if m is not None else ""
+        cut = end == "reset"      # cut by a reset or power loss: minutes and mA not known
+        left = (" %s min" % num(m)) if m is not None else (" ? min" if cut else "")
         right = _END_TEXT.get(end, end[:7]) if end else ""
         if left or right:
             rows.append(left + " " * (16 - len(left) - len(right)) + right)
@@ -252,6 +253,8 @@ class HistoryScreen(Screen):
         if mx:
             t = "/".join([_ma(v) for v in mx]) + " mA"
             rows.append(((" max " + t) if len(t) <= 11 else " " + t)[:16])
+        elif cut:
+            rows.append(" max ? mA")
         c = r.get("contractions")
         if c:
             rows.append((" %d contractions" % c)[-16:])
