@@ -54,11 +54,20 @@ HORIZONTAL = 0
 VERTICAL = 1
 PAGE = 2
 
+# pixels(): bit b of a RAM byte (xor the inverse flag), as lists [inv][b][byte], and on CPython
+# as bytes.translate tables (MicroPython's bytes has no translate)
+_LIST_TABLES = [[[((v >> b) & 1) ^ inv for v in range(256)] for b in range(8)] for inv in (0, 1)]
+_BYTE_TABLES = None
+if hasattr(b"", "translate"):
+    _BYTE_TABLES = [[bytes(t) for t in _LIST_TABLES[inv]] for inv in (0, 1)]
+
 
 class SSD1306Model:
     def __init__(self, name="oled"):
         self.name = name
         self.ram = bytearray(WIDTH * 8)
+        self._rows_key = None  # COM settings for which _rows (panel row -> RAM row) was made
+        self._rows = None
         self.reset()
         self.frame_count = 0  # write transactions that carried display data
         self.last_write_cycle = None
@@ -264,29 +273,46 @@ class SSD1306Model:
             return -1
         return (self.start_line + r) % 64
 
+    def _panel_rows(self):
+        """RAM row shown on each panel row (-1: not driven), cached per COM setting."""
+        key = (self.com_cfg, self.mux, self.com_remap, self.offset, self.start_line)
+        if self._rows_key != key:
+            self._rows = [self._ram_row_for_panel_row(y) for y in range(HEIGHT)]
+            self._rows_key = key
+        return self._rows
+
     def pixels(self):
         """64 rows of 128 ints (0/1): the panel as a person sees it (contrast aside)."""
-        out = []
         if not self.lit():
-            for _ in range(HEIGHT):
-                out.append([0] * WIDTH)
-            return out
+            return [[0] * WIDTH for _ in range(HEIGHT)]
+        if self.entire_on:
+            return [[1] * WIDTH for _ in range(HEIGHT)]
         ram = self.ram
         inv = 1 if self.inverted else 0
-        for y in range(HEIGHT):
-            row = []
-            rr = self._ram_row_for_panel_row(y)
-            if self.entire_on:
-                row = [1] * WIDTH
-            elif rr < 0:
-                row = [0] * WIDTH
+        rows = self._panel_rows()
+        out = []
+        if _BYTE_TABLES is not None:
+            # CPython: one page of RAM in panel column order, then each row's bit by a table
+            pages = []
+            for p in range(8):
+                seg = bytes(ram[p * WIDTH:(p + 1) * WIDTH])
+                pages.append(seg if self.seg_remap else seg[::-1])
+            tables = _BYTE_TABLES[inv]
+            for rr in rows:
+                if rr < 0:
+                    out.append([0] * WIDTH)
+                else:
+                    out.append(list(pages[rr >> 3].translate(tables[rr & 7])))
+            return out
+        cols = range(WIDTH) if self.seg_remap else range(WIDTH - 1, -1, -1)
+        tables = _LIST_TABLES[inv]
+        for rr in rows:
+            if rr < 0:
+                out.append([0] * WIDTH)
             else:
                 base = (rr >> 3) * WIDTH
-                bit = rr & 7
-                for x in range(WIDTH):
-                    col = x if self.seg_remap else WIDTH - 1 - x
-                    row.append(((ram[base + col] >> bit) & 1) ^ inv)
-            out.append(row)
+                t = tables[rr & 7]
+                out.append([t[ram[base + x]] for x in cols])
         return out
 
     def ram_pixels(self):
