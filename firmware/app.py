@@ -171,6 +171,9 @@ class App:
         except Exception as e:  # noqa: BLE001 - flash full: the session runs, unmarked
             print("history: session marker not written (%r): a reset during this session "
                   "will leave no record" % (e,))
+        # the write held the loop (a littlefs compaction erases: ~100 ms): the supervisor's
+        # start, which follows in this tick, counts its first loop gap from now
+        self.sup.held_until(time.ticks_ms())
 
     def _unmark(self):
         self._mark_for = None

@@ -310,6 +310,8 @@ class SafetySupervisor:
         # before start(); an EMG-triggered session keeps its trains (its front end needs them).
         self.park_on_wait = False
         self.waiting = False
+        self._held_until = 0            # see held_until()
+        self._held = False
         self.set_caps(caps)
 
     # --- caps --------------------------------------------------------------------------------
@@ -499,6 +501,13 @@ class SafetySupervisor:
             return self._fault(STOP_HELD, 0, now_ms)
         self.stop_reason = ""
         self._last_tick = now_ms
+        if self._held:
+            # the loop was held (a flash write before this start, in the same tick): the
+            # output cannot have been enabled before that ended, so the first loop gap counts
+            # from there (every ms the output has been on still counts)
+            self._held = False
+            if _ticks_diff(self._held_until, now_ms) > 0:
+                self._last_tick = self._held_until
         self._batt_low_ticks = 0
         self._batt_warn_ticks = 0
         self._warned = False
@@ -520,6 +529,14 @@ class SafetySupervisor:
             self.stop_reason = "stop_button"
             return self._fault(STOP_HELD, 0, now_ms)
         return None
+
+    def held_until(self, t_ms):
+        """The loop was held until t_ms (ticks_ms) with the output off, by work that comes
+        before a start() in the same tick (the session marker's flash write: tens of ms, with
+        interrupts off while the flash erases). The next start() measures its first loop gap
+        (MAX_LOOP_GAP_MS) from t_ms instead of its own (earlier) now_ms."""
+        self._held_until = t_ms
+        self._held = True
 
     def _park(self):
         """The session waits for its switch: every DAC to 0, pulses stopped, enable (and the
@@ -800,7 +817,9 @@ class SafetySupervisor:
             return _NO_FAULTS
         new = None  # the list of new faults, made at the first one (none: _NO_FAULTS)
         gap = _ticks_diff(now_ms, self._last_tick)
-        self._last_tick = now_ms
+        if gap >= 0:
+            self._last_tick = now_ms
+        # (< 0: a start in this tick came after a held loop, held_until(): it stays the mark)
         if gap > MAX_LOOP_GAP_MS:
             self._halt(FAULT)
             return [self._fault(TIMING_MISSED, 0, now_ms, "%d ms" % gap)]
