@@ -39,6 +39,14 @@ _END_OF_FAULT = {"low_battery": "battery", "usb_power": "usb", "stop_held": "sto
 
 current = None  # the running App (for the REPL: `import app; app.current.sup.state`)
 
+# Host simulation only (host_tools/scenario_core.py sets it; None on the device): called as
+# sim_skip(app, half) at each loop tick (half False) and, for a tick it left out, at its half
+# tick (half True); True leaves that step out because App.quiet_ms() said it would only repeat
+# the last one and the simulation saw every input unchanged. Before answering False after
+# leaving ticks out it calls App.skipped(). Proven equal to running every tick on recorded
+# scenarios by tests/test_sim_skip.py.
+sim_skip = None
+
 # the STOP handler is a hard IRQ: an exception inside one can only be reported from this buffer
 micropython.alloc_emergency_exception_buf(100)
 
@@ -422,18 +430,64 @@ class App:
         deadline = time.ticks_ms()
         half = TICK_MS // 2
         while True:
-            self.step(time.ticks_ms())
+            skip = sim_skip
+            left_out = skip is not None and skip(self, False)
+            if not left_out:
+                self.step(time.ticks_ms())
             deadline = time.ticks_add(deadline, TICK_MS)
             wait = time.ticks_diff(deadline, time.ticks_ms())
             if wait > half:
                 time.sleep_ms(wait - half)
-                self.ui_step(time.ticks_ms())
+                if not (left_out and skip is not None and skip(self, True)):
+                    self.ui_step(time.ticks_ms())
                 wait = time.ticks_diff(deadline, time.ticks_ms())
             if wait > 0:
                 time.sleep_ms(wait)
             else:
                 self.overruns += 1
                 deadline = time.ticks_ms()  # late: restart the grid, never catch up in bursts
+
+    # -- host simulation support (sim_skip) ---------------------------------------------------
+    def quiet_ms(self, now_ms):
+        """How long from now_ms the loop's ticks would only repeat the last one if every input
+        stayed as it is: no output, screen, flash or decision changing, only the clocks moving.
+        0 when not sure. Each owner answers for its own state (buttons, switch, EMG, UI and its
+        top screen, session, supervisor); changes nothing. The host simulation leaves such
+        ticks out (sim_skip); the device never calls it."""
+        if self._beeping or self.asleep or self._sw_same < TRIGGER_STABLE_TICKS:
+            return 0
+        if not self.buttons.quiet():
+            return 0
+        u = self.ui
+        s = u.session
+        if self.emgc is not None and not self.emgc.quiet(s):
+            return 0
+        q = u.quiet_ms(now_ms)
+        if q and s is not None:
+            d = s.quiet_ms(now_ms)
+            if d < q:
+                q = d
+        if q:
+            d = self.sup.quiet_ms(now_ms)
+            if d < q:
+                q = d
+        return q
+
+    def skipped(self, n, last_ms):
+        """The host simulation left out n quiet ticks, the last at last_ms: the state that only
+        keeps time is brought to where running them would have left it (the session's clocks
+        on the screen's output, the supervisor's tick time and sense windows, the history's
+        stimulated time). The watchdog was fed at each of them by the simulation."""
+        self.ticks += n
+        u = self.ui
+        s = u.session
+        if self.emgc is not None:
+            self.emgc.now_ms = last_ms
+        if s is not None:
+            u.out = s.tick(last_ms)
+        u.now_ms = last_ms
+        self.sup.skipped(last_ms)
+        self._track(last_ms)
 
 
 def show_error(display, exc):

@@ -115,6 +115,13 @@ class EmgControl:
             return True
         return session is not None and is_emg_program(session.program) and session.running
 
+    def quiet(self, session):
+        """True when tick() would only note the time: no EMG in use (App.quiet_ms)."""
+        e = self.emg
+        if e is None:
+            return True
+        return not e.running and self._session is None and not self._needed(session)
+
     def tick(self, now_ms, session):
         self.now_ms = now_ms
         e = self.emg

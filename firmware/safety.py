@@ -75,6 +75,7 @@ OVER_FRACTION = 0.1
 SENSE_HOLD_MS = const(20)              # the board's current-sense peak detector hold
 DETECT_MARGIN_MS = const(10)           # one tick: the reading after a pulse comes <= 10 ms late
 ELECTRODE_DETECT_MIN_MS = const(30)    # the window at >= 50 Hz: three ticks
+QUIET_FAR_MS = const(1048576)  # quiet_ms() when time alone changes nothing
 BATTERY_DEBOUNCE_TICKS = const(10)  # battery sags under load; 100 ms at 10 ms ticks
 MAX_FAULTS = const(16)
 
@@ -275,6 +276,7 @@ class SafetySupervisor:
         self._c3 = [0.0] * n
         self._ok_open_ms = [0] * n
         self._ok_reach_ms = [0] * n
+        self._reset_ms = [0] * n      # when _reset_window last ran (quiet_ms)
         self._over_ticks = [0] * n
         self._restart = [False] * n     # pulses stopped for a new burst shape, start pending
         self._restart_at = [0] * n
@@ -807,6 +809,7 @@ class SafetySupervisor:
         self._c3[ch] = 0.0
         self._ok_open_ms[ch] = now_ms
         self._ok_reach_ms[ch] = now_ms
+        self._reset_ms[ch] = now_ms
 
     def tick(self, now_ms):
         """STOP, then current sense, battery, USB and loop-timing checks. Returns the new faults
@@ -954,3 +957,53 @@ class SafetySupervisor:
         if not reached and _ticks_diff(now_ms, self._ok_reach_ms[ch]) >= win:
             return CANNOT_REACH
         return None
+
+    # --- host simulation support -------------------------------------------------------------
+    def quiet_ms(self, now_ms):
+        """How long from now_ms apply() and tick() would change nothing but their clocks if
+        every reading stayed as it was at the last tick (App.quiet_ms; the host simulation
+        checks the readings): no check counting up (over current, battery), the command
+        history settled, no restart due, and no open-circuit, cannot-reach or window change
+        falling due. Changes nothing."""
+        if self.state != RUNNING:
+            return QUIET_FAR_MS
+        if self._batt_low_ticks or (self._batt_warn_ticks and not self._warned):
+            return 0
+        last = self._last_tick
+        q = QUIET_FAR_MS
+        for ch in self._chs:
+            if self._ch_fault[ch] is not None:
+                continue
+            if self._restart[ch] or self._over_ticks[ch] or self._reset_ms[ch] == last:
+                return 0
+            p = self._played[ch]
+            if self._c0[ch] != p or self._c1[ch] != p or self._c2[ch] != p:
+                return 0
+            win = self._win_ms[ch]
+            if win != self._win_next[ch]:
+                d = _ticks_diff(self._win_until[ch], now_ms)
+                if d < q:
+                    q = d
+            if self._ok_open_ms[ch] != last:       # the last reading showed no current
+                d = win - _ticks_diff(now_ms, self._ok_open_ms[ch])
+                if d < q:
+                    q = d
+            if self._ok_reach_ms[ch] != last:
+                d = win - _ticks_diff(now_ms, self._ok_reach_ms[ch])
+                if d < q:
+                    q = d
+        return q if q > 0 else 0
+
+    def skipped(self, last_ms):
+        """The host simulation left out quiet ticks, the last at last_ms (App.skipped): the
+        clocks tick() keeps are where those ticks would have left them (a reading that showed
+        current at the last tick showed it at each of them)."""
+        if self.state != RUNNING:
+            return
+        prev = self._last_tick
+        self._last_tick = last_ms
+        for ch in self._chs:
+            if self._ok_open_ms[ch] == prev:
+                self._ok_open_ms[ch] = last_ms
+            if self._ok_reach_ms[ch] == prev:
+                self._ok_reach_ms[ch] = last_ms

@@ -52,6 +52,7 @@ WARMUP_RATE_HZ = programs.WARMUP_RATE_HZ  # warm-up and cool-down rate (our choi
 WARMUP_ENVELOPE = 0.5      # fraction of the user's level during warm-up and cool-down (our choice)
 
 _ticks_diff = time.ticks_diff
+QUIET_FAR_MS = 1048576  # quiet_ms() when time alone changes nothing
 
 # states
 WARMUP = "warmup"
@@ -75,6 +76,7 @@ class SessionOutput:
         self.countdown_ms = 0      # until the current phase of channel 1 ends
         self.remaining_ms = 0      # until the session ends
         self.elapsed_ms = 0        # session time (pauses excluded)
+        self.at_ms = 0             # the tick (ticks_ms) this output is for
         self.envelope = [0.0] * (channels + 1)
         self.channel_state = [IDLE] * (channels + 1)
         self.pulse: list = [None]  # index 0 unused (None), then a dict per channel
@@ -230,6 +232,7 @@ class Session:
     # --- the engine ----------------------------------------------------------------------------
     def tick(self, now_ms):
         out = self.out
+        out.at_ms = now_ms
         if not self._running:
             self._zero(IDLE)
             return out
@@ -482,3 +485,64 @@ class Session:
             d = self.out.pulse[ch]
             d["rate_hz"] = rate
             d["phase_us"] = phase
+
+    # --- host simulation support -----------------------------------------------------------------
+    def quiet_ms(self, now_ms):
+        """How long from now_ms tick() would give the output of the last tick again, with only
+        its clocks (elapsed, remaining, countdown) moving: a flat part of the envelope (on, off,
+        the warm-up or cool-down plateau, waiting for a trigger) on every channel, up to its
+        end. 0 on a ramp, with modulation, in a switch-driven session (its input decides) or
+        when the last tick's output was not that flat part yet. For App.quiet_ms (the host
+        simulation leaves such ticks out); changes nothing."""
+        if not self._running or self._done or self._paused:
+            return QUIET_FAR_MS
+        if self._mod is not None or self._trig is not None:
+            return 0
+        out = self.out
+        t = self._t(now_ms)
+        if t >= self._total_ms:
+            return 0
+        if t < self._warm_ms or t >= self._work_end_ms:
+            if t < self._warm_ms:
+                state = WARMUP
+                pos = t
+                length = self._warm_ms
+            else:
+                state = COOLDOWN
+                pos = t - self._work_end_ms
+                length = self._total_ms - self._work_end_ms
+            ru = min(self._ru_ms, length // 2) or 1
+            rd = min(self._rd_ms, length // 2) or 1
+            rest = length - pos
+            if pos < ru or rest < rd or self._resume_factor(pos, state) != 1.0:
+                return 0
+            if out.state != state or self._pulse_mode != 1:
+                return 0
+            for ch in out.channels:
+                if out.envelope[ch] != self._warm_env or out.channel_state[ch] != state:
+                    return 0
+            return rest - rd + 1            # the plateau lasts while rest >= rd
+        if self._pulse_mode != 2:
+            return 0
+        q = self._work_end_ms - self._rd_ms + 1 - t   # the final ramp starts after this
+        p = self.program
+        for ch in out.channels:
+            if p.triggered:
+                if self._burst_start_ms < 0:
+                    self._found(0.0, WAITING_TRIGGER, QUIET_FAR_MS)
+                else:
+                    pos = t - self._burst_start_ms
+                    if pos >= self._ru_ms + self._on_ms + self._rd_ms:
+                        return 0
+                    self._ramped(pos)
+            else:
+                self._cycle_env(t - self._cycle_origin_ms - self._shift_ms[ch])
+            st = self._st
+            if st != ON and st != OFF and st != WAITING_TRIGGER:
+                return 0
+            if out.channel_state[ch] != st or out.envelope[ch] != self._scaled(self._env):
+                return 0
+            left = self._left
+            if 0 < left < q:
+                q = left
+        return q if q > 0 else 0

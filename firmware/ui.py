@@ -357,6 +357,31 @@ class UI:
             if self.display is not None:
                 self.display.dim(2)
 
+    def quiet_ms(self, now_ms):
+        """How long from now_ms update() and render() would change nothing if no input came
+        (host simulation: App.quiet_ms): the top screen's own answer, the dimming and auto-off
+        timers; 0 with a redraw pending, a fault not yet shown, a session ended or stopped."""
+        if self._dirty or self.power_off_requested:
+            return 0
+        sup = self.sup
+        if len(sup.faults) != self.seen_faults:
+            return 0
+        top = self._stack[-1]
+        if self.session is not None:
+            if top is self.run and sup.state == "idle":
+                return 0
+            out = self.out
+            if out is None or out.state == "done":
+                return 0
+        q = top.quiet_ms(now_ms)
+        idle = time.ticks_diff(now_ms, self.last_input_ms)
+        if not self.dimmed and DIM_AFTER_MS - idle < q:
+            q = DIM_AFTER_MS - idle
+        auto_off = self.settings.get("auto_off_min", 0)
+        if self.session is None and auto_off and auto_off * 60000 - idle < q:
+            q = auto_off * 60000 - idle
+        return q if q > 0 else 0
+
     # -- drawing -----------------------------------------------------------------------------
     def lines(self):
         """The text of the current screen, one string per text row (at most 8 x 16 chars)."""

@@ -37,6 +37,9 @@ SCREEN_NAMES = ("splash", "list", "detail", "check", "run", "pause", "alert", "s
                 "history", "done", "edit", "delete", "notice", "emg")
 N_SCREENS = const(14)
 
+# quiet_ms() of something that does not change with time alone (host simulation: App.quiet_ms)
+QUIET_FAR_MS = const(1048576)
+
 STAY = const(0)
 BACK = const(1)
 HOME = const(2)
@@ -87,6 +90,12 @@ class Screen:
 
     def changed(self) -> bool:  # (overrides answer True when they must redraw)
         return False
+
+    def quiet_ms(self, now_ms):
+        """How long from now_ms this screen's tick() and changed() stay as they are when no
+        input comes (UI.quiet_ms): a screen without its own tick() or changed() only changes
+        on input."""
+        return QUIET_FAR_MS
 
     def draw(self, fb):
         lines = self.lines()

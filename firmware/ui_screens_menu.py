@@ -47,6 +47,10 @@ class SplashScreen(Screen):
     def on_button(self, btn, kind, now_ms):
         return self._next()
 
+    def quiet_ms(self, now_ms):
+        d = time.ticks_diff(self.ui.splash_until, now_ms)
+        return d if d > 0 else 0
+
     def lines(self):
         return ["", "  NMES handheld", "", "  v" + VERSION, "", "", " not a certified",
                 " medical device"]
@@ -304,6 +308,9 @@ class EmgScreen(Screen):
 
     def changed(self):
         return self.ui.emg.wants_redraw(True, False)
+
+    def quiet_ms(self, now_ms):
+        return 0  # the live EMG bar
 
     def draw(self, fb):
         lines = Screen.draw(self, fb)

@@ -9,8 +9,8 @@ import time
 import buttons as B
 import screens
 import session
-from ui_screen import (ALERT, BACK, CHECK, DISMISS, DONE, HOME, PAUSE, RUN, STAY, Screen, mmss,
-                       num, replace)
+from ui_screen import (ALERT, BACK, CHECK, DISMISS, DONE, HOME, PAUSE, QUIET_FAR_MS, RUN, STAY,
+                       Screen, mmss, num, replace)
 
 STEP_MA = 1  # one press = 1 mA (SAFETY rule 3)
 REDRAW_MS = const(200)  # a current that moves (a ramp) is redrawn at most 5 times a second
@@ -206,6 +206,36 @@ class RunScreen(Screen):
         if self.emg:
             ui.emg.draw_run(fb)
         return lines
+
+
+    def quiet_ms(self, now_ms):
+        """The countdowns move on their own: quiet until the next whole second of either (their
+        values are the last tick's, made at out.at_ms). A current still waiting for its redraw,
+        or the EMG row: not quiet (UI.quiet_ms)."""
+        ui = self.ui
+        if self.emg:
+            return 0
+        sup = ui.sup
+        i = 6
+        for ch in range(1, ui.channels + 1):
+            if self._sig[i] is not sup.played_ma(ch):
+                return 0
+            i += 3
+        out = ui.out
+        q = QUIET_FAR_MS
+        if out is not None:
+            since = time.ticks_diff(now_ms, out.at_ms)
+            v = out.countdown_ms
+            if v > 0:
+                left = v - 1000 * ((v + 999) // 1000 - 1) - since
+                if left < q:
+                    q = left
+            v = out.remaining_ms
+            if v > 0:
+                left = v - 1000 * ((v + 999) // 1000 - 1) - since
+                if left < q:
+                    q = left
+        return q if q > 0 else 0
 
 
 class PauseScreen(Screen):

@@ -158,8 +158,18 @@ class Run:
     """One scenario run. run() returns the Trace."""
 
     def __init__(self, spec, flash_dir=None, ocr=None, seed=1, flash_factory=None,
-                 recorder=None, on_frame=None, progress=None):
+                 recorder=None, on_frame=None, progress=None, skip=True):
         self.spec = validate(spec)
+        # skip: leave out the loop ticks the firmware says would only repeat the last one while
+        # no input changes (see _skip_hook); the run is the same either way, only faster
+        self.skip = skip
+        self.ticks_left_out = 0
+        self._sk_n = 0
+        self._sk_last = 0
+        self._sk_until = 0
+        self._sk_fired = -1
+        self._sk_from = 0
+        self._sk_reads = []
         # recorder: a Recorder (or a callable(board) -> Recorder) that takes the pin edges and
         # DAC log every RECORD_MS of device time and at each reset, so memory stays bounded:
         # merged_edges() is then not available, trace_dict() reads the recorder.
@@ -205,6 +215,8 @@ class Run:
             w._base_ns = start_cycle * 1_000_000_000 // w.sys_hz
         w.on_reset = self._on_reset
         self.world = w
+        self._sk_n = 0  # a new boot: nothing left out yet
+        self._sk_fired = -1
         self.board = board
         from host_tools.sim import board_pico
 
@@ -360,6 +372,65 @@ class Run:
     def _end(self):
         raise SimulationEnd()
 
+    # -- leaving quiet ticks out (app.sim_skip) -------------------------------------------------
+    # The firmware's loop asks this hook at each tick (half False) and, for a tick left out, at
+    # its half tick (half True). A tick is left out when the firmware said, after the last tick
+    # it ran, that ticks up to some time would only repeat it (App.quiet_ms) and nothing it
+    # reads has changed since: no scheduled callback other than the observer fired (button
+    # contacts, scenario steps, timers, the watchdog all are callbacks) and every ADC it read in
+    # that tick reads the same value now. The loop still sleeps exactly as it would, so every
+    # clock and edge stays where it was; the watchdog is fed as the left-out tick would have.
+    # Before the firmware runs again, App.skipped() brings its clocks up to the last tick left
+    # out. tests/test_sim_skip.py requires the same trace, VCD, frames and flash with it on
+    # and off.
+    def _skip_hook(self, app, half):
+        w = self.world
+        if half:
+            if w.fired == self._sk_fired:
+                return True
+            # something came: the firmware samples its buttons now (ui_step). The next tick
+            # runs too (fired stays counted): ui_step reads only the buttons.
+            app.skipped(self._sk_n, self._sk_last)
+            self._sk_n = 0
+            return False
+        now = w.ms()
+        if w.fired != self._sk_fired:
+            return self._sk_end(app)
+        if self._sk_n == 0:
+            q = app.quiet_ms(now & 0x3FFFFFFF)
+            if q <= 0:
+                return self._sk_end(app)
+            self._sk_until = now + q
+            reads = []
+            for pin in w.adc_reads:
+                r = w.adc_reads[pin]
+                if r[3] >= self._sk_from:  # read by the tick that ran last
+                    reads.append(r)
+            self._sk_reads = reads
+        elif now >= self._sk_until:
+            return self._sk_end(app)
+        c = w.now
+        for r in self._sk_reads:
+            if r[0].read_at(r[1], c) != r[2]:
+                return self._sk_end(app)
+        self._sk_n += 1
+        self._sk_last = now & 0x3FFFFFFF
+        self.ticks_left_out += 1
+        if app.wdt is not None:
+            app.wdt.feed()
+        return True
+
+    def _sk_end(self, app):
+        """The firmware runs this tick: catch up on the ticks left out, then watch the inputs
+        from here."""
+        if self._sk_n:
+            app.skipped(self._sk_n, self._sk_last)
+            self._sk_n = 0
+        w = self.world
+        self._sk_fired = w.fired
+        self._sk_from = w.now
+        return False
+
     # -- observing ---------------------------------------------------------------------------
     def _schedule_observer(self, w):
         step = w.cycles(OBSERVE_MS * 1_000_000)
@@ -376,12 +447,14 @@ class Run:
                                         w.now - w.cycles(KEEP_MS * 1_000_000))
                 if self.progress is not None:
                     self.progress(w.ms(), self.duration_ms)
-            w.schedule(w.now + step, obs)
+            w.schedule(w.now + step, obs, quiet=True)
 
-        w.schedule(w.now + step, obs)
+        w.schedule(w.now + step, obs, quiet=True)
 
     def _observe(self):
         app = sys.modules.get("app")
+        if self.skip and app is not None and getattr(app, "sim_skip", 0) is None:
+            app.sim_skip = self._skip_hook
         a = getattr(app, "current", None) if app is not None else None
         t = self._t_ms()
         last = self._last

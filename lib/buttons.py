@@ -281,3 +281,14 @@ class Buttons:
             self._done[BACK] = 2
             self._done[OK] = 2
             self._put((K_LONG << 3) | LOCK)
+
+    # -- host simulation support -----------------------------------------------------------
+    def quiet(self):
+        """True when a poll with the pins as they are would do nothing: no button down or
+        bouncing, no step waiting for its rate limit, no event queued (App.quiet_ms)."""
+        if self._tail != self._head:
+            return False
+        for i in range(5):
+            if self._raw[i] or self._stable[i] or self._pending[i]:
+                return False
+        return True

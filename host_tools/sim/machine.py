@@ -365,19 +365,44 @@ class ADC:
         return ADC_VREF
 
     def read_uv(self):
-        v = self.read_volts()
-        fs = self._full_scale()
-        v = 0.0 if v < 0 else (fs if v > fs else v)
-        return int(v * 1_000_000 + 0.5)
+        r = self.uv_at(self.world.now)
+        self.world.adc_reads[self.pin] = (self, 1, r, self.world.now)
+        return r
 
     def read_u16(self):
-        v = self.read_volts()
+        r = self.u16_at(self.world.now)
+        self.world.adc_reads[self.pin] = (self, 0, r, self.world.now)
+        return r
+
+    def u16_at(self, cycle):
+        """What read_u16() gives at cycle (the source's value then; no side effect)."""
+        w = self.world
+        src = w.adc_source.get(self.pin)
+        if src is None:
+            v = TEMP_SENSOR_VOLTS if self.pin == 4 else 0.0
+        else:
+            v = src(cycle)
         raw = int(v * 4095 / self._full_scale() + 0.5)
         if raw < 0:
             raw = 0
         elif raw > 4095:
             raw = 4095
         return (raw << 4) | (raw >> 8)
+
+    def uv_at(self, cycle):
+        """What read_uv() gives at cycle (no side effect)."""
+        w = self.world
+        src = w.adc_source.get(self.pin)
+        if src is None:
+            v = TEMP_SENSOR_VOLTS if self.pin == 4 else 0.0
+        else:
+            v = src(cycle)
+        fs = self._full_scale()
+        v = 0.0 if v < 0 else (fs if v > fs else v)
+        return int(v * 1_000_000 + 0.5)
+
+    def read_at(self, kind, cycle):
+        return self.u16_at(cycle) if kind == 0 else self.uv_at(cycle)
 
 
 # ---- I2C --------------------------------------------------------------------------------------

@@ -22,11 +22,12 @@ class SimReset(BaseException):
 class Handle:
     """What World.schedule returns; cancel() removes the callback if it has not fired yet."""
 
-    def __init__(self, world, cycle, seq, fn):
+    def __init__(self, world, cycle, seq, fn, quiet=False):
         self.world = world
         self.cycle = cycle
         self.seq = seq
         self.fn = fn
+        self.quiet = quiet  # touches nothing the firmware reads (an observer): not counted
         self.cancelled = False
         self.fired = False
 
@@ -78,6 +79,8 @@ class World:
         self.events = []
         self.pwm_log = {}
         self.adc_source = {}
+        self.adc_reads = {}  # pin -> (ADC, 0 read_u16 / 1 read_uv, value, cycle) of its last read
+        self.fired = 0  # scheduled callbacks fired that were not quiet (see schedule)
         self.i2c_devices = {}
         self.on_reset = self._default_reset
         self.reset_cause = 1  # machine.PWRON_RESET
@@ -145,14 +148,16 @@ class World:
             self._in_sync = False
 
     # ---- scheduling ---------------------------------------------------------------------
-    def schedule(self, cycle, fn):
+    def schedule(self, cycle, fn, quiet=False):
         """Call fn() when the clock reaches cycle (clamped to now). Equal cycles fire in the
-        order they were scheduled. Returns a Handle (handle.cancel())."""
+        order they were scheduled. Returns a Handle (handle.cancel()). quiet: fn changes
+        nothing the firmware could read (an observer); every other firing counts in
+        `fired`, which the tick skipping of the scenario runner watches."""
         cycle = int(cycle)
         if cycle < self.now:
             cycle = self.now
         self._seq += 1
-        h = Handle(self, cycle, self._seq, fn)
+        h = Handle(self, cycle, self._seq, fn, quiet)
         q = self._queue
         lo, hi = 0, len(q)
         while lo < hi:  # insert after every entry with cycle <= new cycle (stable)
@@ -207,6 +212,8 @@ class World:
                     self.now = h.cycle
                     self.sync()
                 h.fired = True
+                if not h.quiet:
+                    self.fired += 1
                 h.fn()
             if cycle > self.now:
                 self.now = cycle
