@@ -23,6 +23,8 @@ _GLYPHS = None
 
 
 def _glyphs():
+    """{8 bytes: character}: a glyph cell as 8 pixel rows top to bottom, one byte each with the
+    leftmost pixel in bit 0 (the packed frame's layout), normal and highlighted (inverted)."""
     global _GLYPHS
     if _GLYPHS is None:
         from host_tools.sim import framebuf_mod
@@ -30,17 +32,70 @@ def _glyphs():
         f = framebuf_mod.font()
         g = {}
         for i in range(96):
-            cols = tuple(f[i * 8:(i + 1) * 8])
-            g.setdefault(cols, chr(32 + i))
-            inv = tuple(255 - c for c in cols)
+            cols = f[i * 8:(i + 1) * 8]  # the font's layout: a byte per column, top in bit 0
+            rows = bytes(sum(((cols[x] >> y) & 1) << x for x in range(8)) for y in range(8))
+            g.setdefault(rows, chr(32 + i))
+            inv = bytes(255 - r for r in rows)
             g.setdefault(inv, chr(32 + i))  # highlighted (inverted) rows read the same
         _GLYPHS = g
     return _GLYPHS
 
 
+# byte tables: 0 -> 0, anything else -> 1; and 1 -> 1 << k (k = 0..7)
+_NONZERO = bytes([0] + [1] * 255)
+_BIT = [bytes([0, 1 << k]) + bytes(254) for k in range(8)]
+
+
+def _flat(pixels):
+    """The frame as one bytes object, one byte (0/1) per pixel row by row; None if the rows
+    are not all of one length."""
+    h = len(pixels)
+    w = len(pixels[0]) if h else 0
+    try:
+        data = b"".join(map(bytes, pixels))
+    except (TypeError, ValueError):  # not small ints (bools, None, big values...)
+        data = bytes(1 if v else 0 for row in pixels for v in row)
+    if len(data) != w * h:
+        return None
+    return data.translate(_NONZERO)
+
+
+def _pack_flat(flat):
+    """8 pixels a byte, the leftmost in bit 0, row by row (the width a multiple of 8)."""
+    acc = 0
+    for i in range(8):  # pixel i of every group of 8 into bit i
+        acc |= int.from_bytes(flat[i::8].translate(_BIT[i]), "little")
+    return acc.to_bytes(len(flat) // 8, "little")
+
+
 def ocr(pixels):
     """Text rows of a 128x64 frame read on the 8x8 character grid the UI draws on. Cells that
     are not a glyph (bars, icons) read as '~'; trailing blanks are stripped."""
+    h = len(pixels)
+    w = len(pixels[0]) if h else 0
+    flat = _flat(pixels) if w % 8 == 0 else None
+    if flat is None:
+        return _ocr_pixel_by_pixel(pixels)
+    return _ocr_packed(_pack_flat(flat), w, h)
+
+
+def _ocr_packed(packed, w, h):
+    g = _glyphs()
+    n = w // 8  # bytes per row, and cells per text row
+    rows = []
+    for r in range(h // 8):
+        base = r * 8 * n
+        # cell c: byte c of the band's 8 rows
+        rows.append("".join([g.get(packed[base + c:base + 8 * n:n], "~")
+                             for c in range(n)]).rstrip())
+    while rows and rows[-1] == "":
+        rows.pop()
+    return rows
+
+
+def _ocr_pixel_by_pixel(pixels):
+    """ocr() one pixel at a time (rows of unequal length or a width not a multiple of 8; the
+    reference of the tests)."""
     g = _glyphs()
     rows = []
     h = len(pixels)
@@ -48,14 +103,14 @@ def ocr(pixels):
     for r in range(h // 8):
         line = []
         for c in range(w // 8):
-            cols = []
-            for x in range(c * 8, c * 8 + 8):
+            cell = []
+            for y in range(8):
                 b = 0
-                for y in range(8):
-                    if pixels[r * 8 + y][x]:
-                        b |= 1 << y
-                cols.append(b)
-            line.append(g.get(tuple(cols), "~"))
+                for i in range(8):
+                    if pixels[r * 8 + y][c * 8 + i]:
+                        b |= 1 << i
+                cell.append(b)
+            line.append(g.get(bytes(cell), "~"))
         rows.append("".join(line).rstrip())
     while rows and rows[-1] == "":
         rows.pop()
@@ -69,14 +124,23 @@ _OFF = bytes((8, 10, 24))
 
 
 def frame_image(pixels, scale=4):
-    from PIL import Image
-
+    """The frame as an RGB image, each pixel a scale x scale square (lit: _ON, dark: _OFF)."""
     h = len(pixels)
     w = len(pixels[0])
-    on, off = _ON, _OFF
-    data = b"".join([on if v else off for row in pixels for v in row])  # one RGB buffer
-    img = Image.frombytes("RGB", (w, h), data)
-    return img.resize((w * scale, h * scale), Image.NEAREST)
+    flat = _flat(pixels)
+    if flat is None:
+        flat = bytes(1 if v else 0 for row in pixels for v in row[:w])
+    return _image(flat, w, h, scale)
+
+
+def _image(flat, w, h, scale):
+    from PIL import Image
+
+    # a two-colour palette image made RGB, then scaled: the same pixels as the RGB image of
+    # every pixel's colour, scaled
+    img = Image.frombytes("P", (w, h), flat)
+    img.putpalette(_OFF + _ON)
+    return img.convert("RGB").resize((w * scale, h * scale), Image.NEAREST)
 
 
 def contact_sheet(frames, path, cols=6, scale=2, max_frames=60):
@@ -134,8 +198,8 @@ def run_spec(spec, out_dir=None, png=True, progress=None):
         names = [name for name, _pin in scenario_core.wires(board)]
         return scenario_core.Recorder(board, vcd=VcdWriter(vcd_path, names))
 
-    run = scenario_core.Run(spec, ocr=ocr, flash_factory=flash_mod.SimFlash, recorder=recorder,
-                            on_frame=frames.add, progress=progress)
+    run = scenario_core.Run(spec, ocr=frames.ocr, flash_factory=flash_mod.SimFlash,
+                            recorder=recorder, on_frame=frames.add, progress=progress)
     trace = run.run()
     run.recorder.finish()
     result = scenario_core.trace_dict(trace)
@@ -150,6 +214,7 @@ class FrameSink:
     def __init__(self, folder):
         self.folder = folder
         self.packed = []  # (t_ms, bytes: 64 rows x 16 bytes)
+        self._last = None  # (pixels, packed) of the frame added last
         if folder is not None:
             # PIL is imported now, from the host: during the run `os` is the flash's stand-in
             from PIL import Image, ImageDraw  # noqa: F401
@@ -160,34 +225,51 @@ class FrameSink:
 
     def add(self, t_ms, px):
         i = len(self.packed)
-        self.packed.append((t_ms, _pack(px)))
+        flat = _flat(px)
+        w = len(px[0])
+        self._last = None
+        if flat is None:
+            flat = bytes(1 if v else 0 for row in px for v in row)
+        packed = _pack_flat(flat)
+        self.packed.append((t_ms, packed))
+        if len(flat) == w * len(px) and w % 8 == 0:
+            self._last = (px, packed)
         if self.folder is not None:
             # io.open: during the run the builtin open() is the simulated flash's
             buf = io.BytesIO()
-            frame_image(px).save(buf, format="PNG")
+            _image(flat, w, len(px), 4).save(buf, format="PNG")
             with io.open(os.path.join(self.folder, "%04d_%08dms.png" % (i, t_ms)), "wb") as f:
                 f.write(buf.getvalue())
+
+    def ocr(self, px):
+        """ocr(px), reading the packed copy when px is the frame just added (the runner reads
+        each new frame right after handing it over)."""
+        last = self._last
+        if last is not None and last[0] is px:
+            return _ocr_packed(last[1], len(px[0]), len(px))
+        return ocr(px)
 
     def frames(self, idx):
         return [(self.packed[i][0], _unpack(self.packed[i][1])) for i in idx]
 
 
 def _pack(px):
-    out = bytearray()
-    for row in px:
-        for x0 in range(0, len(row), 8):
-            b = 0
-            for i in range(8):
-                if row[x0 + i]:
-                    b |= 1 << i
-            out.append(b)
-    return bytes(out)
+    """64 rows x 16 bytes: 8 pixels a byte, the leftmost in bit 0."""
+    flat = _flat(px)
+    if flat is None:
+        flat = bytes(1 if v else 0 for row in px for v in row)
+    return _pack_flat(flat)
+
+
+# byte -> its bit k as 0/1 (k = 0..7)
+_BIT_OF = [bytes((v >> k) & 1 for v in range(256)) for k in range(8)]
 
 
 def _unpack(data, w=128):
-    n = w // 8
-    return [[(data[r * n + x // 8] >> (x % 8)) & 1 for x in range(w)]
-            for r in range(len(data) // n)]
+    flat = bytearray(len(data) * 8)
+    for i in range(8):
+        flat[i::8] = data.translate(_BIT_OF[i])
+    return [list(flat[r * w:(r + 1) * w]) for r in range(len(flat) // w)]
 
 
 def _sheet_index(n, max_frames=60):
