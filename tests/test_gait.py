@@ -9,8 +9,10 @@ import pytest
 from tests import device_path  # noqa: F401
 
 import programs
+import safety
 import session
-from tests.scenario_harness import Steps, amplitude, enabled, level_at, run, spec
+from host_tools import scenario_core
+from tests.scenario_harness import Steps, amplitude, enabled, events, level_at, run, screen_at, spec
 
 TICK = 10
 
@@ -140,20 +142,24 @@ def board(request):
     return request.param
 
 
-def _walk(board, nc=False, steps=6):
-    """Gait FES at 12 mA, then a heel switch at 1 Hz: heel off 400 ms of every second."""
+def _walk(board, nc=False, steps=6, stance=None, tail_ms=500):
+    """Gait FES at 12 mA, then a heel switch at 1 Hz: heel off 400 ms of every second.
+    stance(s, t_off): adds steps during a stance (at t_off + 850 ms: the fall is over and the
+    session waits for the next heel-off). Returns (trace dict, heel-off times, the run)."""
     files = dict(FULL)
     if nc:
         files["settings.json"] = json.dumps({"first_sessions_half": False, "switch_nc": True})
     heel_down = not nc                 # normally open: the heel closes the switch (pin low)
     s = Steps().add(trigger=heel_down, gap_ms=100).start_program(GAIT).raise_level(12).wait(1000)
     offs = []
-    for _ in range(steps):
+    for i in range(steps):
         t_off = s.t
         offs.append(t_off)
         s.add(trigger=not heel_down, gap_ms=400).add(trigger=heel_down, gap_ms=600)
-    _, r = run(spec(s, s.t + 500, files, board=board))
-    return r, offs
+        if stance is not None:
+            stance(s, i, t_off)
+    run_obj, r = run(spec(s, s.t + tail_ms, files, board=board))
+    return r, offs, run_obj
 
 
 def _window_check(r, offs):
@@ -179,32 +185,140 @@ def _window_check(r, offs):
 
 
 def test_gait_scenario_1hz_heel_switch_stimulates_only_from_heel_off_to_strike_plus_ext(board):
-    r, offs = _walk(board)
+    r, offs, _ = _walk(board)
     _window_check(r, offs)
     # the pulses played are the program's (400 us) and none broke the pulse rules
     p = r["channels"]["1"]["pulses"]
     assert p["phase_ns"] == [400_000] and p["violations"] == []
-    # the output enable: up while the session runs (the supervisor keeps it on between steps,
-    # DAC at 0: no current flows in stance, see docs/usage.md)
-    assert any(v for _, v in enabled(r))
+    assert events(r, "fault") == []    # each new rise starts its electrode checks afresh
 
 
 def test_gait_switch_polarity_setting_normally_closed(board):
-    r, offs = _walk(board, nc=True, steps=3)
+    r, offs, run_obj = _walk(board, nc=True, steps=3)
     _window_check(r, offs)
+    _enable_window_check(r, offs, run_obj)
 
 
-def test_hold_scenario_stimulation_follows_the_switch(board):
-    p = programs.preset("sit_stand")
-    rise = int(p.ramp_up_s * 1000)
-    fall = int(p.ramp_down_s * 1000)
+# --- the output stage is off while the session waits for the switch ---------------------------
+
+def _pin_ms(run_obj, pin):
+    """[[t_ms, level]] of one GPIO over the whole run."""
+    hz = run_obj.trace.boots[0][2].sys_hz
+    return [[c * 1000 / hz, bool(v)] for c, v in scenario_core.merged_edges(run_obj.trace, pin)]
+
+
+def _leg_rises(run_obj, ch):
+    """Times (ms) of the rising edges of both legs of a channel: the pulses played."""
+    legs = run_obj.board.CHANNELS[ch]
+    return sorted(t for pin in (legs["leg_a"], legs["leg_b"])
+                  for t, v in _pin_ms(run_obj, pin)[1:] if v)
+
+
+def _running_from(r):
+    return [e["t_ms"] for e in events(r, "output") if e["state"] == "running"][0]
+
+
+def _enable_window_check(r, offs, run_obj):
+    """Enable and the output LED high from heel-off (+ the switch debounce) through swing,
+    extension and fall; low, with no pulse on either channel, from the end of the fall until
+    the next heel-off and before the first one."""
+    en = enabled(r)
+    led = _pin_ms(run_obj, run_obj.board.OUTPUT_LED)
+    pulses = _leg_rises(run_obj, 1) + _leg_rises(run_obj, 2)
+    stance = [(_running_from(r), offs[0])]
+    for o in offs:
+        for t in range(o + DEBOUNCE, o + 400 + EXT + FALL, 10):
+            assert level_at(en, t) is True and level_at(led, t) is True, (o, t)
+        stance.append((o + 400 + EXT + FALL + DEBOUNCE, o + 1000))
+    for t0, t1 in stance:
+        for t in range(t0, t1, 10):
+            assert level_at(en, t) is False and level_at(led, t) is False, (t0, t)
+        assert [t for t in pulses if t0 <= t < t1] == [], (t0, t1)
+    assert any(o < t < o + 400 for o in offs for t in pulses)      # swing: pulses play
+
+
+def test_gait_enable_and_led_are_low_from_strike_plus_ext_plus_fall_to_the_next_heel_off(board):
+    r, offs, run_obj = _walk(board)
+    _enable_window_check(r, offs, run_obj)
+    # the run screen says the session waits (not that it stopped), with 0 mA flowing of 12
+    for o in offs:
+        rows = screen_at(r, o + 950)
+        assert rows[1].startswith("waiting") and "0.0mA of  12" in rows[3], rows
+    assert [e["state"] for e in events(r, "output")][-1] == "running"
+
+
+def test_gait_stop_pressed_while_waiting_keeps_everything_off(board):
+    def stance(s, i, t_off):
+        if i == 1:
+            s.at(t_off + 850).press("stop", gap_ms=150).at(t_off + 1000)
+    r, offs, run_obj = _walk(board, steps=5, stance=stance)
+    t_stop = offs[1] + 850
+    assert level_at(enabled(r), t_stop - 10) is False           # it was waiting
+    assert max(level_at(amplitude(r, 1), t) for t in range(offs[1], t_stop, 10)) >= 11.9
+    # after STOP: three more heel-offs, nothing at all
+    assert [v for t, v in enabled(r) if t >= t_stop] in ([], [False])
+    assert [ma for t, ma in amplitude(r, 1) if t >= t_stop] in ([], [0.0])
+    assert [t for t in _leg_rises(run_obj, 1) + _leg_rises(run_obj, 2) if t >= t_stop] == []
+    idle = [e["t_ms"] for e in events(r, "output") if e["state"] == "idle"]
+    assert idle and t_stop <= idle[-1] <= t_stop + 60
+    assert "Stopped" in screen_at(r, offs[2] + 200)
+
+
+def test_gait_electrode_pulled_while_waiting_is_found_at_the_next_rise_within_the_bound(board):
+    """Pulled in stance (output off: nothing can see it), found by the first pulses of the next
+    swing within the bound of docs/safety.md counted from the first pulse commanded (the first
+    non-zero DAC step of the rise): electrode_detect_bound_ms (30 Hz: 74 ms)."""
+    def stance(s, i, t_off):
+        if i == 1:
+            s.at(t_off + 850).add(electrode={"channel": 1, "connected": False}, gap_ms=0)
+            s.at(t_off + 1000)
+    r, offs, _ = _walk(board, steps=4, stance=stance)
+    t_pull = offs[1] + 850
+    faults = events(r, "fault")
+    assert [(f["fault"], f["channel"]) for f in faults] == [("open_circuit", 1)]
+    a = amplitude(r, 1)
+    t_first = min(t for t, ma in a if t > t_pull and ma > 0)    # the next rise's first step
+    assert offs[2] < t_first < offs[2] + DEBOUNCE + 20
+    bound = safety.electrode_detect_bound_ms({"phase_us": G.phase_us, "rate_hz": G.rate_hz})
+    assert bound == 74
+    assert 0 < faults[0]["t_ms"] - t_first <= bound, (faults[0]["t_ms"] - t_first, bound)
+    assert level_at(a, faults[0]["t_ms"] + 10) == 0.0           # channel 1 stopped ...
+    assert [ma for t, ma in a if t > faults[0]["t_ms"] + 10] in ([], [0.0])   # ... and stays
+    rows = screen_at(r, offs[3] + 200)
+    assert rows[1:3] == ["Electrode off", "channel 1"], rows         # the alert says which
+
+
+def test_gait_history_counts_the_swings_not_the_stance(board):
+    """Ten steps (0.75 s of stimulation each), then 60 s standing still, then STOP: the record
+    holds the ~8 s stimulated (0.1 min), not the ~70 s the session ran."""
+    def stance(s, i, t_off):
+        if i == 9:
+            s.wait(60000).press("stop")
+    _, _, run_obj = _walk(board, steps=10, stance=stance)
+    hist = json.loads(run_obj.flash.read_all().get("/history.json", b"[]"))
+    assert [(h["program"], h["end"], h["minutes"]) for h in hist] == [("gait_fes", "stop", 0.1)]
+    assert hist[0]["max_ma"] == [12.0, 0.0] and hist[0]["contractions"] == 10
+
+
+SS = programs.preset("sit_stand")
+SS_RISE, SS_FALL = int(SS.ramp_up_s * 1000), int(SS.ramp_down_s * 1000)
+
+
+def _hold_run(board):
+    """Sit-to-stand at 10 mA: the switch held 3 s, let go 3 s, held 0.5 s, let go."""
     s = Steps().start_program(SIT_STAND).raise_level(10).wait(1500)
     t_hold = s.t
     s.add(trigger=True, gap_ms=3000).add(trigger=False, gap_ms=3000)
     t_release = t_hold + 3000
     s.add(trigger=True, gap_ms=500).add(trigger=False, gap_ms=2000)
     t2 = t_release + 3000
-    _, r = run(spec(s, s.t, FULL, board=board))
+    run_obj, r = run(spec(s, s.t, FULL, board=board))
+    return r, run_obj, t_hold, t_release, t2, s.t
+
+
+def test_hold_scenario_stimulation_follows_the_switch(board):
+    rise, fall = SS_RISE, SS_FALL
+    r, _, t_hold, t_release, t2, end = _hold_run(board)
     a = amplitude(r, 1)
 
     def lv(t0, t1):
@@ -216,4 +330,23 @@ def test_hold_scenario_stimulation_follows_the_switch(board):
     assert all(ma == 0.0 for ma in lv(t_release + fall + DEBOUNCE, t2))
     short = lv(t2, t2 + 500 + fall + DEBOUNCE)
     assert 0 < max(short) < 10                                     # a short hold: part way up
-    assert all(ma == 0.0 for ma in lv(t2 + 500 + fall + DEBOUNCE, s.t))
+    assert all(ma == 0.0 for ma in lv(t2 + 500 + fall + DEBOUNCE, end))
+
+
+def test_hold_enable_and_led_follow_the_switch(board):
+    """Enable and the output LED: low until the switch is held, high while held and through
+    the fall after it is let go, low (no pulse) until the next hold."""
+    r, run_obj, t_hold, t_release, t2, end = _hold_run(board)
+    en = enabled(r)
+    led = _pin_ms(run_obj, run_obj.board.OUTPUT_LED)
+    pulses = _leg_rises(run_obj, 1) + _leg_rises(run_obj, 2)
+
+    def on(t0, t1):
+        return {(level_at(en, t), level_at(led, t)) for t in range(t0, t1, 10)}
+    off = [(_running_from(r), t_hold), (t_release + SS_FALL + DEBOUNCE, t2),
+           (t2 + 500 + SS_FALL + DEBOUNCE, end)]
+    for t0, t1 in off:
+        assert on(t0, t1) == {(False, False)}, (t0, t1)
+        assert [t for t in pulses if t0 <= t < t1] == [], (t0, t1)
+    assert on(t_hold + DEBOUNCE, t_release + SS_FALL) == {(True, True)}
+    assert on(t2 + DEBOUNCE, t2 + 500) == {(True, True)}
