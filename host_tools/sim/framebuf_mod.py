@@ -199,19 +199,22 @@ class FrameBuffer:
 
     def _fill_rect_raw(self, x, y, w, h, c):
         if self.format == MONO_VLSB:
+            # a page (8 rows) at a time: whole pages by slice assignment, partial ones through
+            # a byte table setting or clearing the rows' bits in every column at once
             b = self._b
             stride = self.stride
-            for yy in range(y, y + h):
+            yy = y
+            yend = y + h
+            while yy < yend:
                 o = yy & 7
-                base = (yy >> 3) * stride
-                m = 1 << o
-                if c:
-                    for i in range(base + x, base + x + w):
-                        b[i] |= m
+                n = 8 - o if yend - yy > 8 - o else yend - yy
+                m = ((1 << n) - 1) << o
+                i = (yy >> 3) * stride + x
+                if m == 0xFF:
+                    b[i:i + w] = (b"\xff" if c else b"\x00") * w
                 else:
-                    nm = ~m & 0xFF
-                    for i in range(base + x, base + x + w):
-                        b[i] &= nm
+                    b[i:i + w] = bytes(b[i:i + w]).translate(_mask_table(m, c))
+                yy += n
             return
         if self.format == GS8:
             v = bytes([c & 0xFF]) * w
@@ -469,6 +472,9 @@ class FrameBuffer:
         y0 = int(y)
         c = int(c)
         fnt = font()
+        if self.format == MONO_VLSB:
+            self._text_vlsb(fnt, str(s).encode("utf-8"), x0, y0, c)
+            return
         for ch in str(s).encode("utf-8"):
             if ch < 32 or ch > 127:
                 ch = 127
@@ -483,6 +489,70 @@ class FrameBuffer:
                         v >>= 1
                         yy += 1
                 x0 += 1
+
+
+    def _text_vlsb(self, fnt, data, x0, y0, c):
+        # MONO_VLSB: a glyph column is one byte of a page (or the two pages the row y0 straddles),
+        # so the string's columns are the font's bytes side by side, shifted into place and set
+        # (or cleared) in each page's run of columns at once
+        if y0 <= -8 or y0 >= self.height:
+            return
+        cols = b"".join([fnt[(ch - 32) * 8:(ch - 32) * 8 + 8]
+                         for ch in data.translate(_TEXT_CHARS)])
+        x1 = x0 + len(cols)
+        xs = x0 if x0 > 0 else 0
+        xe = x1 if x1 < self.width else self.width
+        if xs >= xe:
+            return
+        cols = cols[xs - x0:xe - x0]
+        n = xe - xs
+        b = self._b
+        stride = self.stride
+        if y0 < 0:
+            parts = ((0, cols.translate(_SHIFT_RIGHT[-y0])),)
+        else:
+            o = y0 & 7
+            p = y0 >> 3
+            if o == 0:
+                parts = ((p, cols),)
+            else:
+                parts = ((p, cols.translate(_SHIFT_LEFT[o])),
+                         (p + 1, cols.translate(_SHIFT_RIGHT[8 - o])))
+        for page, bits in parts:
+            rows = self.height - page * 8  # rows of this page inside the buffer
+            if rows <= 0:
+                continue
+            if rows < 8:
+                bits = bits.translate(_mask_table((1 << rows) - 1, 0, True))
+            i = page * stride + xs
+            old = int.from_bytes(b[i:i + n], "little")
+            v = int.from_bytes(bits, "little")
+            b[i:i + n] = ((old | v) if c else (old & ~v)).to_bytes(n, "little")
+
+
+_MASK_TABLES = {}
+
+
+def _mask_table(m, c, keep=False):
+    """Byte table: set (c true) or clear (c 0) the bits of mask m; keep=True: keep only them."""
+    key = (m, bool(c), keep)
+    t = _MASK_TABLES.get(key)
+    if t is None:
+        if keep:
+            t = bytes(v & m for v in range(256))
+        elif c:
+            t = bytes(v | m for v in range(256))
+        else:
+            t = bytes(v & ~m & 0xFF for v in range(256))
+        _MASK_TABLES[key] = t
+    return t
+
+
+# text(): characters outside 32..127 draw as 127; a glyph column byte shifted down (left) or up
+# (right) by k rows
+_TEXT_CHARS = bytes(v if 32 <= v <= 127 else 127 for v in range(256))
+_SHIFT_LEFT = [bytes((v << k) & 0xFF for v in range(256)) for k in range(9)]
+_SHIFT_RIGHT = [bytes(v >> k for v in range(256)) for k in range(9)]
 
 
 def _cdiv(a, b):
