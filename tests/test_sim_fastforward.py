@@ -27,9 +27,10 @@ def _system(w, ff):
 
 def observed(w):
     """Everything a test or the firmware can see of the PIO: every pin's edges, then every state
-    machine's registers, FIFOs, program counter and next tick, the IRQ flags and pin registers."""
-    w.sync()
+    machine's registers, FIFOs, program counter and next tick, the IRQ flags and pin registers
+    (PioSystem.sync: the CPU looks, so a group in an orbit gets its exact state)."""
     ps = pio_core.system_for(w)
+    ps.sync()
     sms = []
     for sm in ps.sms:
         sms.append((sm.enabled, sm.pc, sm.x, sm.y, sm.isr, sm.isr_count, sm.osr, sm.osr_count,
@@ -64,7 +65,9 @@ def both_ways(scenario):
     b = observed(fast)
     ps = pio_core.system_for(fast)
     assert pio_core.system_for(slow).ff_jumps == 0
-    return first_difference(a, b), ps.ff_jumps, ps.ff_cycles, sum(len(e) for e in a[0])
+    assert pio_core.system_for(slow).ff_orbits == 0
+    return (first_difference(a, b), ps.ff_jumps + ps.ff_orbits, ps.ff_cycles,
+            sum(len(e) for e in a[0]))
 
 
 # ------------------------------------------------------------------------------------------
@@ -175,7 +178,8 @@ def test_random_sequences_same_edges():
             run_sequence(r, seq)
             runs.append(observed(r.w))
             if ff:
-                jumped += pio_core.system_for(r.w).ff_jumps
+                ps = pio_core.system_for(r.w)
+                jumped += ps.ff_jumps + ps.ff_orbits
         diff = first_difference(runs[0], runs[1])
         assert diff is None, (i, seq, diff)
     assert jumped > 20
@@ -244,6 +248,22 @@ def _jmp_pin_square():
     wrap()
 
 
+@rp2.asm_pio(sideset_init=PIO.OUT_LOW)
+def _wait_own_square():
+    # waits on its own side-set pin: it may sleep on a pin, so it is never an orbit (every look
+    # of the world wakes such a machine); whole periods are jumped between looks instead
+    wrap_target()
+    set(x, 10).side(1)
+    wait(1, gpio, 6).side(1)
+    label("h")
+    jmp(x_dec, "h").side(1)[2]
+    set(x, 7).side(0)
+    wait(0, gpio, 6).side(0)
+    label("l")
+    jmp(x_dec, "l").side(0)[1]
+    wrap()
+
+
 @rp2.asm_pio(autopush=True, push_thresh=8)
 def _sampler():
     wrap_target()
@@ -288,6 +308,12 @@ def case_two_blocks_irq_and_sets(w):
     _run(w, 777)
     sm.active(1)
     _run(w, 60_000)
+
+
+def case_wait_own_square(w):
+    rp2.StateMachine(0, _wait_own_square, sideset_base=6).active(1)
+    for k in range(6):
+        _run(w, 3000 + 1000 * k)
 
 
 def case_divider(w):
@@ -346,6 +372,7 @@ PROGRAM_CASES = {
     "irq_pair": (case_irq_pair, True),
     "two_blocks": (case_two_blocks_irq_and_sets, True),
     "divider": (case_divider, False),
+    "wait_own_square": (case_wait_own_square, True),
     "external_input": (case_external_input, None),  # waits on the pin: no period
     "external_gate": (case_external_gate, True),
     "cross_block_read": (case_cross_block_read, None),
@@ -402,8 +429,9 @@ def _mutant_state_early(orig):
 
 @pytest.mark.parametrize("mutant", [_mutant_edge_late, _mutant_state_early])
 def test_mutant_of_the_jump_is_caught(monkeypatch, mutant):
+    # (whole-period jumps: a group that can sleep on a pin, so never an orbit)
     monkeypatch.setattr(pio_core.PioSystem, "_ff_jump", mutant(pio_core.PioSystem._ff_jump))
-    diff, jumps, _c, _n = both_ways(lambda ff: engine(ff, ENGINE_CASES["train_100hz"]))
+    diff, jumps, _c, _n = both_ways(lambda ff: program_world(ff, case_wait_own_square))
     assert jumps > 0
     assert diff is not None
 
@@ -483,6 +511,30 @@ def random_program_world(ff, seed):
     rnd = Rng(seed)
     w = world.new_world(sys_hz=SYS_HZ)
     _system(w, ff)
+    sms = random_machines(rnd)
+    for _ in range(rnd.randint(1, 12)):
+        w.advance_to(w.now + rnd.randint(1, 1500))
+        w.sync()
+        if not sms:
+            break
+        sm = sms[rnd.randint(0, len(sms) - 1)]
+        act = rnd.random()
+        if act < 0.4 and sm.tx_fifo() < 4:
+            sm.put(rnd.randint(0, 0xFFFFFFFF))
+        elif act < 0.6 and sm.rx_fifo():
+            sm.get()
+        elif act < 0.7:
+            w.gpio.drive_external(rnd.randint(0, 15), rnd.randint(0, 1))
+        elif act < 0.75:
+            sm.active(0)
+            w.advance_to(w.now + rnd.randint(0, 50))
+            sm.active(1)
+    w.advance_to(w.now + rnd.randint(500, 8000))
+    return w
+
+
+def random_machines(rnd):
+    """One to four random machines in one or both blocks of the current world, started."""
     sms = []
     # pins 0-15: every machine writes and reads inside its block's 8 pins (so blocks stay
     # apart) unless the case lets block 1 read block 0's pins
@@ -505,25 +557,7 @@ def random_program_world(ff, seed):
         sms.append(sm)
     for sm in sms:
         sm.active(1)
-    for _ in range(rnd.randint(1, 12)):
-        w.advance_to(w.now + rnd.randint(1, 1500))
-        w.sync()
-        if not sms:
-            break
-        sm = sms[rnd.randint(0, len(sms) - 1)]
-        act = rnd.random()
-        if act < 0.4 and sm.tx_fifo() < 4:
-            sm.put(rnd.randint(0, 0xFFFFFFFF))
-        elif act < 0.6 and sm.rx_fifo():
-            sm.get()
-        elif act < 0.7:
-            w.gpio.drive_external(rnd.randint(0, 15), rnd.randint(0, 1))
-        elif act < 0.75:
-            sm.active(0)
-            w.advance_to(w.now + rnd.randint(0, 50))
-            sm.active(1)
-    w.advance_to(w.now + rnd.randint(500, 8000))
-    return w
+    return sms
 
 
 def test_random_programs_same_edges(seeds=range(200)):
@@ -559,3 +593,347 @@ def test_wait_sees_its_own_sideset():
         w.sync()
         assert w.gpio.edges[3] == [(0, 0), (1000, 1)]
         assert w.gpio.edges[5] == [(0, 0), (1002, 1)]
+
+
+# ------------------------------------------------------------------------------------------
+# the world looks: an orbit (header of pio_core.py) must survive every look that does not touch
+# the PIO (a sync, a pin read, a scheduled callback) and give, at each look, the levels stepping
+# gives at that cycle; a CPU access after a long orbit gets the exact state of the machines.
+# Each run is a schedule of (cycle, kind, value) events played on a fresh world; the same
+# schedule is played with the fast-forward off and on, plus looks at the edge cycles (and one
+# cycle either side) of a first run.
+
+def play(w, sched, cpu):
+    """Play `sched` on world w: "look" syncs the world and notes every pin's level, "pin" reads
+    one pin (GpioBank.level), "cb" notes the levels from a callback the world fires at that
+    cycle; anything else is cpu(kind, value). Returns the notes."""
+    seen = []
+    gpio = w.gpio
+
+    def note():
+        seen.append((w.now, tuple(gpio.levels)))
+
+    for cyc, kind, val in sched:
+        if kind == "cb":
+            w.schedule(cyc, lambda: (w.sync(), note()))
+            continue
+        w.advance_to(cyc)
+        if kind == "look":
+            w.sync()
+            note()
+        elif kind == "pin":
+            seen.append((w.now, val, gpio.level(val)))
+        else:
+            seen.append((w.now, kind, cpu(kind, val)))
+    return seen
+
+
+def edge_looks(w, rnd, n):
+    """n look events at the cycles of random edges of world w (and one cycle before or after)."""
+    cycles = [c for rec in w.gpio.edges for c, _l in rec[1:]]
+    out = []
+    for _ in range(min(n, len(cycles))):
+        c = rnd.choice(cycles) + rnd.choice((-1, 0, 0, 1))
+        if c > 0:
+            out.append((c, rnd.choice(("look", "look", "pin", "cb")), rnd.randint(0, 15)))
+    return out
+
+
+def looks_both_ways(make, sched, rnd, n_edge_looks, orbits_only=False):
+    """make(ff) -> (world, cpu); the schedule played once (fast-forward on: to find the edges),
+    then off and on with looks at edges added; (difference or None, the fast run's PioSystem
+    with its orbit statistics). orbits_only: (None, None) if the first run had no orbit."""
+    w, cpu = make(True)
+    try:
+        play(w, sched, cpu)
+    except NotImplementedError:
+        raise
+    except Exception as e:  # (the fast run of a mutant, say: a non-causal edge)
+        return "first run: %r" % e, pio_core.system_for(w)
+    if orbits_only and not pio_core.system_for(w).ff_orbits:
+        return None, None
+    full = sorted(sched + edge_looks(w, rnd, n_edge_looks), key=lambda e: e[0])
+    runs = []
+    for ff in (False, True):
+        w, cpu = make(ff)
+        try:
+            seen = play(w, full, cpu)
+        except Exception as e:
+            if not ff:
+                raise
+            return "fast run: %r" % e, pio_core.system_for(w)
+        runs.append((observed(w), seen, pio_core.system_for(w)))
+    diff = first_difference(runs[0][0], runs[1][0])
+    if diff is None and runs[0][1] != runs[1][1]:
+        for k in range(len(runs[0][1])):
+            if runs[0][1][k] != runs[1][1][k]:
+                diff = "look %d: %r != %r" % (k, runs[0][1][k], runs[1][1][k])
+                break
+        else:
+            diff = "looks: %d != %d" % (len(runs[0][1]), len(runs[1][1]))
+    return diff, runs[1][2]
+
+
+def firmware_looks(rnd, t0, t1, every_ms):
+    """Looks like the firmware's: every `every_ms` (+-1 ms), alternately a sync, a pin read of a
+    leg or the gate, a callback."""
+    out = []
+    t = t0
+    while True:
+        t += rnd.randint((every_ms - 1) * MS, (every_ms + 1) * MS)
+        if t >= t1:
+            return out
+        out.append((t, rnd.choice(("look", "pin", "cb")), rnd.choice((2, 3, 4, 6, 7))))
+
+
+def engine_make(ff):
+    r = Rig("pico")
+    _system(r.w, ff)
+
+    def cpu(kind, val):
+        ch = r.channel(val[0])
+        if kind == "set":
+            try:
+                ch.set(**val[1])
+            except ValueError as e:  # a request that does not fit the engine (both runs)
+                return str(e)
+            return None
+        if kind == "service":
+            ch.service()
+            return None
+        if kind == "queued":
+            return ch.pending_updates()
+        if kind == "start":
+            try:
+                ch.start()
+            except ValueError as e:  # never set
+                return str(e)
+            return None
+        ch.stop()
+        return None
+
+    return r.w, cpu
+
+
+def engine_schedule(rnd):
+    """Two channels at random rates; the firmware looks every 3-7 ms for 1.2 s, with a random
+    live update (set, then service twice), reads of the queue, a stop and a new start of one
+    channel at random moments after long stretches without a CPU access."""
+    reqs = {}
+    for ch in (1, 2):
+        req = random_request(rnd)
+        while req.get("rate_hz", 100) < 10:
+            req = random_request(rnd)
+        reqs[ch] = req
+    sched = [(1, "set", (1, reqs[1])), (1, "set", (2, reqs[2])), (2, "start", (1,)),
+             (2 + rnd.randint(0, 30 * MS), "start", (2,))]
+    end = 1200 * MS
+    sched += firmware_looks(rnd, 40 * MS, end, rnd.randint(3, 7))
+    t = rnd.randint(300, 500) * MS + rnd.randint(0, MS)
+    sched += [(t, "queued", (1,)), (t + rnd.randint(1, 9 * MS), "set", (1, random_request(rnd))),
+              (t + 10 * MS, "service", (1,)), (t + 20 * MS, "service", (1,))]
+    t = rnd.randint(700, 800) * MS + rnd.randint(0, MS)
+    ch = rnd.randint(1, 2)
+    sched += [(t, "queued", (ch,)), (t + 1, "stop", (ch,)),
+              (t + rnd.randint(1, 50) * MS + rnd.randint(0, 999), "start", (ch,))]
+    sched += [(end, "stop", (1,)), (end, "stop", (2,)), (end + 5 * MS, "look", 0)]
+    return sorted(sched, key=lambda e: e[0])
+
+
+def engine_looks(seeds):
+    """(first difference or None, looks the orbits went on through, orbits) over the seeds."""
+    looks = orbits = 0
+    for seed in seeds:
+        rnd = Rng(500 + seed)
+        sched = engine_schedule(rnd)
+        diff, ps = looks_both_ways(engine_make, sched, rnd, 150)
+        if diff is not None:
+            return (seed, diff), looks, orbits
+        looks += ps.ff_looks
+        orbits += ps.ff_orbits
+    return None, looks, orbits
+
+
+def test_pulse_engine_with_the_world_looking():
+    """The pulse engine as the firmware drives it: looks every few ms (so no whole period fits
+    between two looks), edge-aligned looks, CPU accesses after long orbits."""
+    diff, looks, orbits = engine_looks(range(12))
+    assert diff is None, diff
+    assert orbits > 20
+    assert looks > 1500  # looks that the orbits went on through
+
+
+def program_make(seed, build=None):
+    """make(ff) for looks_both_ways: the random machines of `seed` (or build() -> machines) in
+    a fresh world, and the CPU accesses of program_schedule."""
+    def make(ff):
+        w = world.new_world(sys_hz=SYS_HZ)
+        _system(w, ff)
+        sms = random_machines(Rng(seed)) if build is None else build(w)
+
+        def cpu(kind, val):
+            if not sms:
+                return None
+            sm = sms[val[0] % len(sms)]
+            if kind == "put":
+                if sm.tx_fifo() < 4:
+                    sm.put(val[1])
+                return sm.tx_fifo()
+            if kind == "get":
+                return sm.get() if sm.rx_fifo() else None
+            if kind == "drive":
+                w.gpio.drive_external(val[1] & 15, val[1] >> 4 & 1)
+                return None
+            if kind == "sio":  # the CPU claims a pin and writes it (a level a machine may read)
+                w.gpio.sio_config(val[1] & 15, output=True, value=val[1] >> 4 & 1)
+                return None
+            if kind == "gate":  # the CPU writes pin 21, an SIO output
+                w.gpio.sio_write(21, val[1] & 1)
+                return None
+            if kind == "flags":
+                return rp2.PIO(sm._id >> 2).irq().flags()
+            if kind == "restart":
+                sm.active(0)
+                sm.active(1)
+                return None
+            return (sm.active(), sm.tx_fifo(), sm.rx_fifo())
+
+        return w, cpu
+
+    return make
+
+
+def program_schedule(rnd):
+    """Stretches of 500-6,000 cycles with looks at random cycles inside, each ended by a
+    random CPU access (a put, a get, a look at the FIFO levels or the IRQ flags, an outside pin
+    change, a restart, an SIO write of a pin)."""
+    sched = []
+    t = 0
+    for _ in range(rnd.randint(2, 5)):
+        span = rnd.randint(500, 6000)
+        for _ in range(rnd.randint(2, 20)):
+            sched.append((t + rnd.randint(1, span), rnd.choice(("look", "pin", "cb")),
+                          rnd.randint(0, 15)))
+        t += span
+        sched.append((t, rnd.choice(("put", "get", "get", "state", "state", "drive", "flags",
+                                     "restart", "sio", "sio")),
+                      (rnd.randint(0, 3), rnd.randint(0, 0xFFFFFFFF))))
+    return sorted(sched, key=lambda e: e[0])
+
+
+def program_looks(seeds):
+    """(first difference or None, looks the orbits went on through, orbits) over the seeds: the
+    random programs of test_random_programs_same_edges under random looks and CPU accesses (the
+    ones that never enter an orbit are left to that test)."""
+    looks = orbits = 0
+    for seed in seeds:
+        rnd = Rng(9000 + seed)
+        try:
+            diff, ps = looks_both_ways(program_make(seed), program_schedule(rnd), rnd, 30,
+                                       orbits_only=True)
+        except NotImplementedError:
+            continue
+        if ps is None:
+            continue
+        if diff is not None:
+            return (seed, diff), looks, orbits
+        looks += ps.ff_looks
+        orbits += ps.ff_orbits
+    return None, looks, orbits
+
+
+def test_random_programs_with_the_world_looking():
+    diff, looks, orbits = program_looks(range(200))
+    assert diff is None, diff
+    assert orbits > 50
+    assert looks > 300
+
+
+def build_gate(w):
+    # jmp pin on pin 21, an SIO output the CPU writes (like the pulse engine's gate)
+    w.gpio.sio_config(21, output=True, value=0)
+    sm = rp2.StateMachine(0, _jmp_pin_square, sideset_base=4, jmp_pin=21)
+    sm.active(1)
+    return [sm]
+
+
+def build_irq_pair(w):
+    a = rp2.StateMachine(0, _irq_raiser, sideset_base=2)
+    b = rp2.StateMachine(1, _irq_counter, set_base=10)
+    a.active(1)
+    b.active(1)
+    return [a, b]
+
+
+def build_two_blocks(w):
+    sms = [rp2.StateMachine(0, _irq_raiser, sideset_base=2),
+           rp2.StateMachine(2, _irq_counter, set_base=10),
+           rp2.StateMachine(4, _sets, set_base=14)]
+    for sm in sms:
+        sm.active(1)
+    return sms
+
+
+def small_looks(seeds):
+    """The small programs (a jmp pin on an SIO output the CPU writes now and then, IRQ
+    handshakes, two blocks) under random looks and CPU accesses."""
+    looks = 0
+    for seed in seeds:
+        for build in (build_gate, build_irq_pair, build_two_blocks):
+            rnd = Rng(700 + seed)
+            sched = program_schedule(rnd)
+            if build is build_gate:
+                sched = sorted(sched + [(c + rnd.randint(1, 3000), "gate", (0, rnd.randint(0, 1)))
+                                        for c, k, _v in sched if k not in ("look", "pin", "cb")],
+                               key=lambda e: e[0])
+            diff, ps = looks_both_ways(program_make(None, build), sched, rnd, 30)
+            if diff is not None:
+                return (seed, build.__name__, diff), looks
+            looks += ps.ff_looks
+    return None, looks
+
+
+def test_small_programs_with_the_world_looking():
+    diff, looks = small_looks(range(8))
+    assert diff is None, diff
+    assert looks > 100
+
+
+# mutants of the orbit: each must make the comparison under looks fail
+
+def _mutant_look_one_cycle_late(monkeypatch):
+    orig = pio_core.PioSystem._orbit_advance
+
+    def advance(self, blk, c):
+        orig(self, blk, c - 1)  # the changes of the cycle before the look are not there yet
+    monkeypatch.setattr(pio_core.PioSystem, "_orbit_advance", advance)
+
+
+def _mutant_partial_period_forgotten(monkeypatch):
+    # materialisation restores the last period start and does not step the rest of the way
+    monkeypatch.setattr(pio_core.PioSystem, "_step_to", lambda self, c: None)
+
+
+def _mutant_read_pin_written_by_cpu_not_noticed(monkeypatch):
+    orig = pio_core.PioSystem._orbit_start
+
+    def start(self, blk, *a):
+        orig(self, blk, *a)
+        blk.orbit.ro = []  # an SIO write of a pin the group reads goes unnoticed
+    monkeypatch.setattr(pio_core.PioSystem, "_orbit_start", start)
+
+
+def _mutant_cpu_read_keeps_the_orbit(monkeypatch):
+    # a CPU read of a state machine or a block (PioSystem.sync) does not end the orbit: it sees
+    # the frozen state of the period start
+    monkeypatch.setattr(pio_core.PioSystem, "materialise", lambda self: None)
+
+
+@pytest.mark.parametrize("mutant", [_mutant_look_one_cycle_late,
+                                    _mutant_partial_period_forgotten,
+                                    _mutant_read_pin_written_by_cpu_not_noticed,
+                                    _mutant_cpu_read_keeps_the_orbit])
+def test_mutant_of_the_orbit_is_caught(monkeypatch, mutant):
+    mutant(monkeypatch)
+    assert (engine_looks(range(3))[0] is not None or small_looks(range(3))[0] is not None or
+            program_looks(range(60))[0] is not None)

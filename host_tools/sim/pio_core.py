@@ -132,7 +132,11 @@ class PioSystem:
         self.ff_jumps = 0  # statistics: jumps made, cycles and edges they covered
         self.ff_cycles = 0
         self.ff_edges = 0
+        self.ff_orbits = 0  # orbits entered, and materialised again (statistics)
+        self.ff_materialised = 0
+        self.ff_looks = 0  # looks of the world (run_until) that an orbit went on through
         self._anchor_gen = -1
+        self._orbits = 0  # blocks whose group is in an orbit (PioBlock.orbit)
 
     def sys_hz(self):
         return getattr(self.world, "sys_hz", 125000000)
@@ -141,12 +145,29 @@ class PioSystem:
         return self.world.now
 
     def sync(self):
-        """Bring all SMs up to world.now (through world.sync() when the world has one)."""
+        """Bring all SMs up to world.now (through world.sync() when the world has one) and make
+        their state concrete: the CPU is about to look at or change a state machine, a FIFO or
+        a block (every rp2 entry point calls this first)."""
         w = self.world
         s = getattr(w, "sync", None)
         if s is not None:
             s()
         self.run_until(w.now)
+        if self._orbits:
+            self.materialise()
+
+    def touch(self):
+        """The CPU changes a state machine or a block: end every orbit (at the last cycle the
+        world synced to) and start every fast-forward history over."""
+        if self._orbits:
+            self.materialise()
+        self.gen += 1
+
+    def materialise(self):
+        """Every group in an orbit gets its exact state at the last run_until limit."""
+        for b in self.blocks:
+            if b.orbit is not None:
+                self._materialise(b)
 
     # pins ---------------------------------------------------------------------------------
     def read_pin(self, pin, t):
@@ -189,6 +210,9 @@ class PioSystem:
                 h = self.blocks[0 if driver == "pio0" else 1].ffh
                 if h is not None and h.log is not None:
                     h.log.append((pin, t, new))
+        h = self.blocks[0 if driver == "pio0" else 1].ffh
+        if h is not None and h.log is not None:
+            h.rlog.append((t, newout, newoe))
         if woke and self.sleepers:
             self.notify(WAKE_PIN, t + 1, None)
         return woke
@@ -200,8 +224,11 @@ class PioSystem:
                 sm.wake(visible)
 
     def _rebuild(self):
-        self.runnable = [sm for sm in self.sms if sm.enabled and not sm.sleep]
-        self.sleepers = [sm for sm in self.sms if sm.enabled and sm.sleep]
+        # the machines of a group in an orbit are frozen at the orbit's start (PioBlock.orbit)
+        self.runnable = [sm for sm in self.sms if sm.enabled and not sm.sleep and
+                         sm.block.orbit is None]
+        self.sleepers = [sm for sm in self.sms if sm.enabled and sm.sleep and
+                         sm.block.orbit is None]
         self.runnable_dirty = False
         if self._anchor_gen != self.gen:
             self._anchor_gen = self.gen
@@ -233,12 +260,16 @@ class PioSystem:
                 b.fire_handlers()
 
     def _run(self, c):
+        if self._orbits:
+            for b in self.blocks:
+                if b.orbit is not None and not self._orbit_holds(b):
+                    self._materialise(b)  # the outside touched the group: exact state, step on
         if self.runnable_dirty:
             self._rebuild()
         for b in self.blocks:
             h = b.ffh
             if h is not None and (h.gen != self.gen or (
-                    h.off_until is None and _ff_sig(self.world.gpio) != h.sig)):
+                    h.off_until is None and not _ff_outside_same(self.world.gpio, h))):
                 b.ffh = None  # the CPU or the outside touched the group: start over
         # external pin changes may have happened at self.synced: re-evaluate pin sleepers
         if self.sleepers:
@@ -262,12 +293,16 @@ class PioSystem:
                 elif k < sk:
                     sk = k
             if best is None or best.t >= c:
-                return
+                break
             best.run(sk, c)
             if self.cp is not None:
                 sm = self.cp
                 self.cp = None
                 self._ff_checkpoint(sm, c)
+        if self._orbits:
+            for b in self.blocks:
+                if b.orbit is not None:
+                    self._orbit_advance(b, c)
 
     # periodic-orbit fast-forward (see the header) ----------------------------------------
     def _ff_checkpoint(self, sm, c):
@@ -294,9 +329,9 @@ class PioSystem:
                 h.snaps = None
                 h.log = None
                 return
-            h.snaps[key] = (T, len(h.log), raw)
+            h.snaps[key] = (T, len(h.log), len(h.rlog), raw)
             return
-        T1, i1, raw1 = hit
+        T1, i1, r1, raw1 = hit
         P = T - T1
         gpio = self.world.gpio
         if P <= 0 or gpio.listeners:
@@ -305,6 +340,14 @@ class PioSystem:
         for s in blk.sms:
             if s.enabled and s.t > maxt:
                 maxt = s.t
+        if h.orbit_ok:
+            seg = h.log[i1:]
+            irqs = gpio.irq
+            for p in h.pins:
+                if irqs[p] is not None:
+                    return
+            self._orbit_start(blk, h, seg, h.rlog[r1:], raw1, raw, P, T, maxt)
+            return
         k = (c - maxt) // P
         if k < 1:
             # the world looks again within a period (the firmware syncs every few ms): after a
@@ -326,7 +369,7 @@ class PioSystem:
         blk.ffh = h2
         if h2.off_until is None:
             key, raw = _ff_key(blk, h2, sm.t)
-            h2.snaps[key] = (sm.t, 0, raw)
+            h2.snaps[key] = (sm.t, 0, 0, raw)
 
     def _ff_start(self, blk):
         """A new history for `blk`'s group (paused for good, until the CPU or the outside
@@ -334,6 +377,7 @@ class PioSystem:
         gpio = self.world.gpio
         h = _FfHistory(self.gen, _ff_sig(gpio), [])
         h.off_until = _INF
+        h.orbit_ok = True
         if not self.fastforward or blk.sm_handlers.count(None) != 4 or \
                 blk.pio_handler is not None:
             return h
@@ -349,6 +393,8 @@ class PioSystem:
             if s.enabled:
                 if s.d256 != 256 or (other_on and s.may_wait_pin()):
                     return h  # (the other block's pin changes would wake it: see below)
+                if s.may_wait_pin():
+                    h.orbit_ok = False  # every look of the world wakes it: whole jumps only
                 mine |= s.read_pins(npins)
         for p in mine:
             if other_on and func[p] == other.driver:
@@ -369,6 +415,8 @@ class PioSystem:
             if func[p] == blk.driver:
                 mine.add(p)
         h.pins = sorted(mine)
+        levels = gpio.levels
+        h.ro = [(p, levels[p]) for p in h.pins if func[p] != blk.driver]
         h.off_until = None
         return h
 
@@ -418,8 +466,16 @@ class PioSystem:
                         rec[-1] = (cc, lvl)
                 else:
                     rec.append((cc, lvl))
-        # stamps: every SM's next tick (a sleeping one's only when it moved in the period),
-        # closed-form loops in flight, IRQ flag and pin change stamps written in the period
+        self._ff_shift(blk, raw1, raw2, sh)
+        self.ff_jumps += 1
+        self.ff_cycles += sh
+        self.ff_edges += k * len(seg)
+
+    def _ff_shift(self, blk, raw1, raw2, sh):
+        """Move the group's state, recorded at raw2 one period after raw1, on by sh cycles (a
+        whole number of periods): every SM's next tick (a sleeping one's only when it moved in
+        the period), closed-form loops in flight, IRQ flag and pin change stamps written in the
+        period."""
         t1, chg1, pc1 = raw1
         t2, chg2, pc2 = raw2
         for i in range(4):
@@ -442,9 +498,258 @@ class PioSystem:
             v = pc2[pin]
             if v is not None and pc1.get(pin) != v:
                 pcg[pin] = (v[0] + sh, v[1])
-        self.ff_jumps += 1
-        self.ff_cycles += sh
-        self.ff_edges += k * len(seg)
+
+    # orbits: the group keeps its period while the world only looks ---------------------
+    def _orbit_start(self, blk, h, seg, rseg, raw1, raw2, P, T, maxt):
+        """The state at the checkpoint (the cut) came back after one period P with nothing
+        outside taking part: freeze the group there; from now on each run_until writes the
+        recorded pin changes of the following periods up to its limit (_orbit_advance)."""
+        gpio = self.world.gpio
+        o = _Orbit()
+        o.P = P
+        o.seg = [(p, cyc + P, lvl) for p, cyc, lvl in seg]  # the first period after the cut
+        o.rseg = [(cyc + P, out, oe) for cyc, out, oe in rseg]
+        o.maxt = maxt
+        o.tcut = T
+        o.raw1 = raw1
+        o.raw2 = raw2
+        o.gen = self.gen
+        o.sig = _ff_sig(gpio)
+        o.conf = (list(gpio.func), list(gpio.ext), list(gpio.pull))
+        o.pins = h.pins
+        levels = gpio.levels
+        o.levels = [levels[p] for p in h.pins]
+        func = gpio.func
+        drv = blk.driver
+        o.ro = [(p, levels[p]) for p in h.pins if func[p] != drv]
+        o.cur_out = blk.out
+        o.cur_oe = blk.oe
+        o.nxt = o.seg[0][1] if o.seg else _INF
+        o.rnxt = o.rseg[0][0] if o.rseg else _INF
+        blk.orbit = o
+        blk.ffh = None
+        self._orbits += 1
+        self.ff_orbits += 1
+        self.runnable_dirty = True
+        self.resched = True
+
+    def _orbit_holds(self, blk):
+        """Is the orbit's premise still true at this look (no CPU access, no change of a pin's
+        function, pull or external drive, no change of a pin the group only reads, no pin
+        listener or pin IRQ)?"""
+        o = blk.orbit
+        if o.gen != self.gen:
+            return False
+        gpio = self.world.gpio
+        conf = o.conf
+        if gpio.listeners or gpio.func != conf[0] or gpio.ext != conf[1] or \
+                gpio.pull != conf[2]:
+            return False
+        levels = gpio.levels
+        for p, lvl in o.ro:
+            if levels[p] != lvl:
+                return False
+        irq = gpio.irq
+        for p in o.pins:
+            if irq[p] is not None:
+                return False
+        return True
+
+    def _orbit_advance(self, blk, c):
+        """Write the orbit's pin changes with a cycle < c (every one, to the cycle, in the order
+        stepping makes them), the pin levels and the block's pin registers as seen by the GPIO
+        bank at c."""
+        o = blk.orbit
+        w0 = o.w
+        if w0 is not None and c <= w0:
+            return
+        if w0 is None:
+            self.ff_cycles += c - o.tcut
+        else:
+            self.ff_cycles += c - w0
+            self.ff_looks += 1
+        o.w = c
+        P = o.P
+        if c > o.nxt:  # a pin change is due
+            seg = o.seg
+            n = len(seg)
+            gpio = self.world.gpio
+            edges = gpio.edges
+            levels = gpio.levels
+            i = o.i
+            off = o.j * P
+            written = 0
+            while True:
+                pin, cyc, lvl = seg[i]
+                cc = cyc + off
+                if cc >= c:
+                    break
+                rec = edges[pin]
+                if rec[-1][0] == cc:  # two changes in one cycle: as GpioBank._update
+                    if len(rec) > 1 and rec[-2][1] == lvl:
+                        rec.pop()
+                    else:
+                        rec[-1] = (cc, lvl)
+                else:
+                    rec.append((cc, lvl))
+                levels[pin] = lvl
+                i += 1
+                written += 1
+                if i == n:
+                    i = 0
+                    off += P
+            o.i = i
+            o.j = off // P
+            o.nxt = cc
+            self.ff_edges += written
+        if c > o.rnxt:  # a write of the block's pin registers is due
+            rseg = o.rseg
+            n = len(rseg)
+            i = o.ri
+            off = o.rj * P
+            out = o.cur_out
+            oe = o.cur_oe
+            while True:
+                e = rseg[i]
+                cc = e[0] + off
+                if cc >= c:
+                    break
+                out = e[1]
+                oe = e[2]
+                i += 1
+                if i == n:
+                    i = 0
+                    off += P
+            o.ri = i
+            o.rj = off // P
+            o.rnxt = cc
+            self._mirror(blk, o.cur_out, o.cur_oe, out, oe)
+            o.cur_out = out
+            o.cur_oe = oe
+
+    def _mirror(self, blk, out0, oe0, out, oe):
+        """The GPIO bank's copy of the block's pin registers (GpioBank.pio_out / pio_oe)."""
+        gpio = self.world.gpio
+        po = gpio.pio_out[blk.driver]
+        poe = gpio.pio_oe[blk.driver]
+        npins = len(po)
+        chg = (out ^ out0) & ((1 << npins) - 1)
+        while chg:
+            bit = chg & -chg
+            chg ^= bit
+            p = _PIN_OF_BIT[bit]
+            po[p] = 1 if out & bit else 0
+        chg = (oe ^ oe0) & ((1 << npins) - 1)
+        while chg:
+            bit = chg & -chg
+            chg ^= bit
+            p = _PIN_OF_BIT[bit]
+            poe[p] = bool(oe & bit)
+
+    def _materialise(self, blk):
+        """End `blk`'s orbit with the group's exact state at the last run_until limit W: the
+        state of the last period start whose machines are all due at or before W, then the
+        partial period stepped with the world as it was during the orbit (function, pull and
+        external drive of every pin, the levels of the group's pins) and the edges it makes
+        kept aside (the orbit wrote them already)."""
+        o = blk.orbit
+        blk.orbit = None
+        blk.ffh = None
+        self._orbits -= 1
+        self.ff_materialised += 1
+        self.runnable_dirty = True
+        self.resched = True
+        W = o.w
+        if W is None:
+            return
+        P = o.P
+        m = (W - o.maxt) // P if W > o.maxt else 0
+        if m > 0:
+            self._ff_shift(blk, o.raw1, o.raw2, m * P)
+        gpio = self.world.gpio
+        drv = blk.driver
+        func0, ext0, pull0 = o.conf
+        driven = [p for p in o.pins if func0[p] == drv]
+        saved = (gpio.func, gpio.ext, gpio.pull, gpio.listeners, gpio.irq,
+                 getattr(gpio, "_drained_to", 0), [gpio.edges[p] for p in driven],
+                 [gpio.levels[p] for p in o.pins], gpio.pio_out[drv][:], gpio.pio_oe[drv][:])
+        levels = gpio.levels
+        for k in range(len(o.pins)):
+            levels[o.pins[k]] = o.levels[k]
+        for p in driven:
+            gpio.edges[p] = [(-1, levels[p])]
+        gpio.func = list(func0)
+        gpio.ext = list(ext0)
+        gpio.pull = list(pull0)
+        gpio.listeners = []
+        gpio.irq = [None] * len(saved[4])
+        gpio._drained_to = 0
+        self._mirror(blk, o.cur_out, o.cur_oe, blk.out, blk.oe)
+        running = self._running
+        self._running = True
+        try:
+            self._step_to(W)
+        finally:
+            self._running = running
+            gpio.func, gpio.ext, gpio.pull, gpio.listeners, gpio.irq = saved[:5]
+            gpio._drained_to = saved[5]
+            for k in range(len(driven)):
+                gpio.edges[driven[k]] = saved[6][k]
+            for k in range(len(o.pins)):
+                levels[o.pins[k]] = saved[7][k]
+            gpio.pio_out[drv][:] = saved[8]
+            gpio.pio_oe[drv][:] = saved[9]
+
+    def _step_to(self, c):
+        """Step every runnable machine up to cycle c, no checkpoints (a materialisation)."""
+        while True:
+            if self.runnable_dirty:
+                self._rebuild()
+            self.resched = False
+            best = None
+            bk = _INF
+            sk = _INF
+            for sm in self.runnable:
+                k = sm.t * 8 + sm.gidx
+                if k < bk:
+                    sk = bk
+                    bk = k
+                    best = sm
+                elif k < sk:
+                    sk = k
+            if best is None or best.t >= c:
+                break
+            best.run(sk, c)
+            self.cp = None
+
+
+class _Orbit:
+    """A group in an orbit: frozen at the cut (a period start), with one period of recorded pin
+    changes and register writes, replayed up to each run_until limit."""
+
+    def __init__(self):
+        self.P = 0
+        self.seg = []  # (pin, cycle, level) of the first period after the cut
+        self.rseg = []  # (cycle, out, oe) of that period
+        self.i = 0  # next change to write: seg[i] shifted by j periods
+        self.j = 0
+        self.ri = 0
+        self.rj = 0
+        self.nxt = _INF  # the cycle of the next change to write (of seg, of rseg)
+        self.rnxt = _INF
+        self.w = None  # the last run_until limit: every change before it is written
+        self.tcut = 0  # the cut: the anchor's next tick
+        self.maxt = 0  # the latest next tick of the group's machines at the cut
+        self.raw1 = None  # raw stamps one period before the cut and at the cut (_ff_shift)
+        self.raw2 = None
+        self.gen = 0
+        self.sig = None
+        self.conf = None  # (function, external drive, pull) of every pin at the cut
+        self.pins = []  # pins the group reads or drives, their levels at the cut
+        self.levels = []
+        self.ro = []  # (pin, level) of the pins the group only reads: must not change
+        self.cur_out = 0  # the block's pin registers as last handed to the GPIO bank
+        self.cur_oe = 0
 
 
 class _FfHistory:
@@ -456,6 +761,9 @@ class _FfHistory:
         self.pins = pins  # pins the group reads or drives
         self.snaps = {}  # relative state -> (T, log index, raw stamps)
         self.log = []  # (pin, cycle, level) of every pin change the group made
+        self.rlog = []  # (cycle, out, oe) of every write of the block's pin registers
+        self.orbit_ok = False  # no machine can sleep on a pin: a confirmed period is an orbit
+        self.ro = []  # (pin, level) of the pins the group only reads (driven from outside)
         self.t0 = None
         self.off_until = None  # recording paused until this cycle (_INF: until the CPU acts)
         self.misses = 0  # periods found too close to the end of a run_until to jump
@@ -465,6 +773,19 @@ def _ff_sig(gpio):
     """What decides how a PIO write reaches a pin and what a PIO read sees, besides the PIO
     itself: compared at every run_until while a history is kept."""
     return (tuple(gpio.func), tuple(gpio.ext), tuple(gpio.pull))
+
+
+def _ff_outside_same(gpio, h):
+    """Nothing outside the group changed what it reads or how its writes reach the pins since
+    the history started: the pins' configuration, and the levels of the pins it only reads (an
+    SIO output, say, that the firmware writes)."""
+    if _ff_sig(gpio) != h.sig:
+        return False
+    levels = gpio.levels
+    for p, lvl in h.ro:
+        if levels[p] != lvl:
+            return False
+    return True
 
 
 def _ff_key(blk, h, T):
@@ -534,9 +855,11 @@ class PioBlock:
         self.pio_handler = None  # (handler, trigger, arg)
         self.pending_handlers = []
         self.ffh = None  # fast-forward history of this block's group (see the header)
+        self.orbit = None  # the group's orbit, when it is in one (see the header)
 
     # instruction memory -------------------------------------------------------------------
     def add_program(self, prog):
+        self.system.touch()
         data = prog[0]
         n = len(data)
         if n == 0 or n > 32:
@@ -558,7 +881,6 @@ class PioBlock:
         self.programs.append([prog, offset, n])
         prog[1 + self.index] = offset
         self.mem_version += 1
-        self.system.gen += 1
         return None
 
     def holds(self, prog):
@@ -571,6 +893,7 @@ class PioBlock:
         return False
 
     def remove_program(self, prog=None):
+        self.system.touch()
         keep = []
         for entry in self.programs:
             if prog is None or entry[0] is prog:
@@ -582,7 +905,6 @@ class PioBlock:
                 keep.append(entry)
         self.programs = keep
         self.mem_version += 1
-        self.system.gen += 1
 
     # IRQ flags ----------------------------------------------------------------------------
     def irq_read(self, i, t):
@@ -616,12 +938,12 @@ class PioBlock:
             self.pending_handlers.append((t, i, ph[0], ph[2]))
 
     def set_sm_irq_handler(self, i, handler, arg):
-        self.system.gen += 1
+        self.system.touch()
         self.sm_handlers[i] = None if handler is None else (handler, arg)
         return _IrqObj(self, 1 << i)
 
     def set_irq_handler(self, handler, trigger, hard, arg):
-        self.system.gen += 1
+        self.system.touch()
         if trigger & ~0xF00:
             raise NotImplementedError("PIO.irq trigger other than IRQ_SM0..3 (FIFO interrupts)")
         self.pio_handler = None if handler is None else (handler, trigger, arg)
@@ -648,7 +970,7 @@ class _HandlerCall:
     def __call__(self):
         sysm = self.block.system
         sysm.sync()
-        sysm.gen += 1
+        sysm.touch()
         self.block.irq_write(self.i, 0, sysm.world.now)
         self.handler(self.arg)
 
@@ -739,7 +1061,7 @@ class SmCore:
     ):
         blk = self.block
         sysm = self.system
-        sysm.gen += 1
+        sysm.touch()
         now = sysm.now()
         self.set_enabled(False)
         if not blk.holds(prog):
@@ -975,7 +1297,7 @@ class SmCore:
     # ---- CPU side -------------------------------------------------------------------------
     def set_enabled(self, on):
         sysm = self.system
-        sysm.gen += 1
+        sysm.touch()
         now = sysm.now()
         if on == self.enabled:
             return
@@ -996,7 +1318,7 @@ class SmCore:
         sysm.resched = True
 
     def restart(self):
-        self.system.gen += 1
+        self.system.touch()
         self.settle(self.system.now())
         self.stalled = False
         self.irq_waiting = False
@@ -1016,7 +1338,7 @@ class SmCore:
 
     def cpu_exec(self, word):
         sysm = self.system
-        sysm.gen += 1
+        sysm.touch()
         now = sysm.now()
         self.settle(now)
         self.exec_word = word & 0xFFFF
@@ -1055,8 +1377,8 @@ class SmCore:
                 "until the SM pulls, which cannot happen in zero simulated time: let time pass "
                 "(time.sleep_*) or check tx_fifo() first".format(self.gidx, self.tx_depth)
             )
+        self.system.touch()
         self.tx.append(v & _M32)
-        self.system.gen += 1
         if self.sleep & WAKE_TX:
             self.wake(self.system.now())
 
@@ -1067,8 +1389,8 @@ class SmCore:
                 "the SM pushes, which cannot happen in zero simulated time: let time pass "
                 "(time.sleep_*) or check rx_fifo() first".format(self.gidx)
             )
+        self.system.touch()
         v = self.rx.pop(0)
-        self.system.gen += 1
         if self.sleep & WAKE_RX:
             self.wake(self.system.now())
         return v
