@@ -460,6 +460,8 @@ class App:
             return 0
         u = self.ui
         s = u.session
+        if s is not self._rec or (s is None and self._mark_for is not None):
+            return 0    # _track has a session to take up, or a record / marker to write
         if self.emgc is not None and not self.emgc.quiet(s):
             return 0
         q = u.quiet_ms(now_ms)

@@ -11,7 +11,7 @@ from tests import device_path  # noqa: F401
 
 import programs
 import settings
-from tests.scenario_harness import Steps, run, spec
+from tests.scenario_harness import Steps, enabled, events, level_at, run, screen_at, spec
 
 SHORT = programs.Program("short", "Short", 50, 250, on_s=4, off_s=4, ramp_up_s=1, ramp_down_s=1,
                          session_min=1).to_dict()
@@ -26,9 +26,12 @@ def _files(settings_json=FULL, history=None):
     return f
 
 
-def _history(steps, files=None, board="pico", extra_ms=1500):
+def _history(steps, files=None, board="pico", extra_ms=1500, flash_out=None):
     run_obj, r = run(spec(steps, steps.t + extra_ms, files or _files(), board=board))
-    text = run_obj.flash.read_all().get("/history.json", b"[]")
+    on_flash = run_obj.flash.read_all()
+    if flash_out is not None:
+        flash_out.update(on_flash)
+    text = on_flash.get("/history.json", b"[]")
     return json.loads(text), r
 
 
@@ -142,3 +145,111 @@ def test_shoulder_progression_step_comes_from_the_counted_sessions():
     _, r = run(spec(s, s.t, _files(FULL, old)))
     text = "\n".join("\n".join(t) for _, t in r["screens"])
     assert "39:5" in text or "left  39" in text      # the run screen counts down from 40 min
+
+
+# --- a session cut by a reset or a power cut (the session marker, App._record_cut_session) -------
+
+MARK = "/" + settings.MARK_FILE
+BOARDS = ["pico", "esp32"]
+
+
+def _open_history(s):
+    """From the program list (after a boot): UP wraps to the last entries, History is the one
+    above EMG on both boards; OK opens it."""
+    return s.press("up", gap_ms=250).press("up", gap_ms=250).press("ok", gap_ms=800)
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_power_cut_mid_session_gives_a_reset_record_at_the_next_boot(board, capsys):
+    s = _started(10).wait(3000)
+    t_cut = s.t
+    s.add(power_cut=True, gap_ms=2000).add(power_on=True, gap_ms=3000)
+    _open_history(s)
+    flash = {}
+    hist, r = _history(s, board=board, extra_ms=200, flash_out=flash)
+    assert [e["reason"] for e in events(r, "boot")] == ["power_on", "power_cut", "power_on"]
+    assert level_at(enabled(r), t_cut - 10) is True                 # it was stimulating
+    assert hist == [{"n": 1, "program": "short", "minutes": None, "max_ma": None,
+                     "contractions": None, "end": "reset", "faults": []}]
+    assert MARK not in flash                                         # made into the record
+    assert "history: a session of short was cut by a reset or power cut; recorded as #1" \
+        in capsys.readouterr().out
+    # the history screen (as OCR'd): the program, minutes and mA not known, how it ended
+    assert screen_at(r, s.t) == ["History (1)", "#1 Short", " ? min     reset", " max ? mA",
+                                 "", "", "", "bk: back"]
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_a_hang_mid_session_gives_a_reset_record_with_the_watchdog(board, capsys):
+    s = _started(10).wait(3000).add(hang=True, gap_ms=3000)
+    _open_history(s)
+    flash = {}
+    hist, r = _history(s, board=board, extra_ms=200, flash_out=flash)
+    assert [e["reason"] for e in events(r, "reset")] == ["watchdog"]
+    assert [(h["program"], h["end"], h["minutes"], h["faults"]) for h in hist] == \
+        [("short", "reset", None, ["watchdog"])]
+    assert MARK not in flash
+    assert "cut by a watchdog reset; recorded as #1" in capsys.readouterr().out
+    assert screen_at(r, s.t)[:5] == ["History (1)", "#1 Short", " ? min     reset",
+                                     " max ? mA", " ! watchdog"]
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_a_session_that_ends_normally_leaves_no_marker_and_one_record(board):
+    s = _started(8).wait(4500).press("stop").press("ok")
+    flash = {}
+    hist, _ = _history(s, board=board, flash_out=flash)
+    assert [(h["n"], h["program"], h["end"]) for h in hist] == [(1, "short", "stop")]
+    assert MARK not in flash
+
+
+def test_a_refused_start_leaves_no_marker_and_no_record():
+    # battery below the cut-off: the supervisor refuses the start after the marker was written
+    s = Steps().add(battery_mv=3000, gap_ms=300).start_program(CUSTOM).press("ok")
+    s.add(power_cut=True, gap_ms=1000).add(power_on=True, gap_ms=3000)
+    flash = {}
+    hist, r = _history(s, flash_out=flash)
+    assert [e["fault"] for e in events(r, "fault")][:1] == ["low_battery"]
+    assert not any(v for _, v in enabled(r))
+    assert hist == [] and MARK not in flash
+
+
+@pytest.mark.parametrize("board", BOARDS)
+@pytest.mark.parametrize("content", ["{\"v\": 1, \"program\": \"short\", \"n", "", "{garbage",
+                                     "{\"v\": 1, \"program\": \"\", \"n\": 0}", "[1, 2]"])
+def test_a_corrupt_marker_is_discarded_with_a_console_line_and_boot_goes_on(board, content,
+                                                                         capsys):
+    files = _files()
+    files[settings.MARK_FILE] = content
+    s = _started(5).wait(1500)                  # the unit boots and a session runs as usual
+    flash = {}
+    hist, r = _history(s, files, board=board, flash_out=flash)
+    out = capsys.readouterr().out
+    assert "history: session marker session.mark unreadable (" in out
+    assert "discarded, no record made" in out
+    assert hist == [] and events(r, "fault") == []
+    assert level_at(enabled(r), s.t - 10) is True                # booted, started, stimulates
+    assert json.loads(flash[MARK]) == {"v": 1, "program": "short", "n": 1}   # the new one
+
+
+def test_a_marker_whose_record_was_written_is_dropped(capsys):
+    # a cut between the record and the marker's removal: the record is there, no second one
+    old = [{"n": 4, "program": "short", "minutes": 0.5, "max_ma": [8, 0], "contractions": 3,
+            "end": "stop", "faults": []}]
+    files = _files(history=old)
+    files[settings.MARK_FILE] = json.dumps({"v": 1, "program": "short", "n": 4})
+    flash = {}
+    hist, _ = _history(Steps().wait(500), files, flash_out=flash)
+    assert hist == old and MARK not in flash
+    assert "session marker of short #4 already recorded: removed" in capsys.readouterr().out
+
+
+def test_reset_records_load_count_and_summarise(tmp_path):
+    st = settings.Store(str(tmp_path))
+    st.append_session({"program": "short", "minutes": 6.0, "max_ma": [10, 0],
+                       "contractions": 9, "end": "stop", "faults": []})
+    r = st.append_session({"program": "short", "minutes": None, "max_ma": None,
+                           "contractions": None, "end": "reset", "faults": ["watchdog"]})
+    assert r["n"] == 2 and st.load_history()[1] == r and st.notices == []
+    assert settings.counted_sessions(st.load_history()) == 1     # not known: not counted
+    assert st.usage_summary() == {"sessions": 2, "minutes": 6.0, "max_ma": [10, 0], "faults": 1}
