@@ -7,6 +7,7 @@ import json
 import pytest
 
 from tests import device_path  # noqa: F401
+from tests.portable.fake_output import FakeBoard, FakeOutputStage
 
 import programs
 import safety
@@ -121,6 +122,80 @@ def test_switch_programs_restart_from_zero_after_pause():
     s.resume(3000)
     rec = _play(s, lambda t: True, 3000, 3600)
     assert rec[0][1] == 0.0 and rec[-1][1] == pytest.approx(0.59, abs=0.011)
+
+
+# --- the supervisor while a switch-driven session waits (firmware/safety.py park_on_wait) -------
+
+class _StopPin:
+    IRQ_FALLING = 2
+
+    def __init__(self):
+        self.level = 1
+
+    def value(self):
+        return self.level
+
+    def irq(self, handler=None, trigger=0, hard=False):
+        self.handler = handler
+
+
+class _Out:
+    def __init__(self, state, env):
+        self.state = state
+        self.envelope = [0.0, env, env]
+        self.pulse = [None] + [{"phase_us": 400, "gap_us": 50, "rate_hz": 30, "burst_count": 1,
+                                "burst_rate_hz": None, "alternate": False} for _ in (1, 2)]
+
+
+def _parked_sup(stage=None):
+    o = stage or FakeOutputStage()
+    sup = safety.SafetySupervisor(o, FakeBoard())
+    pin = _StopPin()
+    sup.attach_stop(pin)
+    sup.park_on_wait = True
+    wait = _Out("waiting_trigger", 0.0)
+    assert sup.start(wait.pulse, 0) is None
+    sup.set_user_level(1, 1, 0)
+    return o, sup, pin, wait
+
+
+def test_supervisor_parks_while_waiting_and_keeps_the_level():
+    o, sup, _, wait = _parked_sup()
+    assert sup.state == "running" and sup.waiting
+    assert not o.enabled and o.pulsing == {1: False, 2: False}  # a parked start enables nothing
+    sup.apply(_Out("ramp_up", 0.5), 10)
+    assert o.enabled and o.pulsing == {1: True, 2: True} and o.amp[1] == 0.5
+    sup.apply(wait, 20)
+    assert (sup.state, sup.waiting, o.enabled, o.pulsing, o.amp) == (
+        "running", True, False, {1: False, 2: False}, {1: 0, 2: 0})
+    assert sup.user_level(1) == 1.0                         # the next step plays it again
+    assert sup.tick(30) == ()                               # parked: nothing to fault on
+    sup.apply(_Out("on", 1.0), 40)
+    assert o.enabled and o.amp[1] == 1.0
+
+
+def test_supervisor_a_stop_that_comes_while_enabling_wins():
+    class StopWhileEnabling(FakeOutputStage):
+        def enable(self, on):
+            FakeOutputStage.enable(self, on)
+            if on:
+                pin.level = 0                               # STOP pressed right then
+    o, sup, pin, _ = _parked_sup(StopWhileEnabling())
+    sup.apply(_Out("ramp_up", 0.5), 10)
+    assert (sup.state, sup.stop_reason, o.enabled, o.pulsing, o.amp) == (
+        "idle", "stop_button", False, {1: False, 2: False}, {1: 0, 2: 0})
+
+
+def test_supervisor_leaving_the_wait_checks_usb_and_battery_as_a_start_does():
+    o, sup, _, _ = _parked_sup()
+    o.usb = True
+    sup.apply(_Out("ramp_up", 0.5), 10)
+    assert sup.state == "fault" and sup.faults[-1].kind == "usb_power"
+    o2, sup2, _, _ = _parked_sup()
+    o2.mv = 3000                                            # below the cut-off
+    sup2.apply(_Out("ramp_up", 0.5), 10)
+    assert sup2.state == "fault" and sup2.faults[-1].kind == "low_battery"
+    assert ("enable", 0, True) not in o.log + o2.log        # never enabled, not for a moment
 
 
 # --- the whole firmware: the foot switch on board.TRIGGER (closed = heel on the ground) ---------

@@ -253,3 +253,25 @@ def test_reset_records_load_count_and_summarise(tmp_path):
     assert r["n"] == 2 and st.load_history()[1] == r and st.notices == []
     assert settings.counted_sessions(st.load_history()) == 1     # not known: not counted
     assert st.usage_summary() == {"sessions": 2, "minutes": 6.0, "max_ma": [10, 0], "faults": 1}
+
+
+def test_make_logs_exports_a_reset_record(tmp_path):
+    """host_tools/history_export.py (make logs) takes the new end kind as it is: the unknown
+    values are empty CSV cells (not 0), the plot draws the session with no bar."""
+    import csv
+
+    from host_tools import history_export
+
+    hist = [{"n": 1, "program": "short", "minutes": 2.5, "max_ma": [8.0, 0.0], "contractions": 4,
+             "end": "stop", "faults": []},
+            {"n": 2, "program": "gait_fes", "minutes": None, "max_ma": None,
+             "contractions": None, "end": "reset", "faults": ["watchdog"]}]
+    src = tmp_path / "history.json"
+    src.write_text(json.dumps(hist))
+    c, p = history_export.export(str(src))
+    with open(c, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows[1] == {"n": "2", "program": "gait_fes", "minutes": "", "ch1_max_ma": "",
+                       "ch2_max_ma": "", "contractions": "", "end": "reset",
+                       "faults": "watchdog"}
+    assert (tmp_path / "history.png").stat().st_size > 1000
