@@ -27,31 +27,6 @@ class Pulse:
                                                   self.gap, self.phase2)
 
 
-def _merge(edges_a, edges_b, a, b):
-    """[(cycle, a, b)] for every cycle at which either level changes (both applied), from the
-    levels a, b before the first change; edges_* hold changes only (no initial entry)."""
-    ia = 0
-    ib = 0
-    na = len(edges_a)
-    nb = len(edges_b)
-    out = []
-    while ia < na or ib < nb:
-        ca = edges_a[ia][0] if ia < na else None
-        cb = edges_b[ib][0] if ib < nb else None
-        if cb is None or (ca is not None and ca < cb):
-            t = ca
-        else:
-            t = cb
-        while ia < na and edges_a[ia][0] == t:
-            a = edges_a[ia][1]
-            ia += 1
-        while ib < nb and edges_b[ib][0] == t:
-            b = edges_b[ib][1]
-            ib += 1
-        out.append((t, a, b))
-    return out
-
-
 class Analyser:
     """The pulse state machine over a record that arrives in pieces (long sessions: nothing but
     the open pulse and the summary is kept). Feed consecutive pieces of the two legs' edges with
@@ -85,16 +60,37 @@ class Analyser:
     def feed(self, edges_a, edges_b, cuts=()):
         """edges_*: changes [(cycle, level)] of this piece (no initial entry). `cuts`: cycles of
         deliberate stops in this piece (see analyse)."""
-        changes = _merge(edges_a, edges_b, self.a, self.b)
-        if changes:
-            self.a = changes[-1][1]
-            self.b = changes[-1][2]
+        # the two legs merged on the fly: at each cycle where either changes (all of its edges
+        # at that cycle applied), one step of the state machine
+        a = self.a
+        b = self.b
+        na = len(edges_a)
+        nb = len(edges_b)
+        ia = 0
+        ib = 0
         state = self.state
         first = self.first
         t_start = self.t_start
         t_p1_end = self.t_p1_end
         t_gap_end = self.t_gap_end
-        for t, a, b in changes:
+        keep = self.keep
+        stats = self.stats
+        while ia < na or ib < nb:
+            if ib >= nb:
+                t = edges_a[ia][0]
+            elif ia >= na:
+                t = edges_b[ib][0]
+            else:
+                t = edges_a[ia][0]
+                cb = edges_b[ib][0]
+                if cb < t:
+                    t = cb
+            while ia < na and edges_a[ia][0] == t:
+                a = edges_a[ia][1]
+                ia += 1
+            while ib < nb and edges_b[ib][0] == t:
+                b = edges_b[ib][1]
+                ib += 1
             if a and b:
                 self._violation(t, "both legs high")
                 state = "unknown"
@@ -119,24 +115,25 @@ class Analyser:
                     state, t_gap_end = "p2", t
             elif state == "p2":
                 if high is None:
+                    state = "idle"
+                    if t in cuts:
+                        continue
                     p = Pulse(t_start, first, t_p1_end - t_start, t_gap_end - t_p1_end,
                               t - t_gap_end)
-                    if t in cuts:
-                        state = "idle"
-                        continue
-                    if not p.balanced():
+                    if p.phase1 != p.phase2:
                         self._violation(t, "unbalanced pulse %r" % (p,))
-                    if self.keep:
+                    if keep:
                         self.pulses.append(p)
-                    if self.stats is not None:
-                        self.stats.add(p)
-                    state = "idle"
+                    if stats is not None:
+                        stats.add(p)
                 else:
                     self._violation(t, "no rest after a pulse")
                     state = "unknown"
             elif state == "unknown":
                 if high is None:
                     state = "idle"
+        self.a = a
+        self.b = b
         self.state = state
         self.first = first
         self.t_start = t_start
@@ -177,12 +174,14 @@ class Summary:
         return (c * 1_000_000_000 + self.sys_hz // 2) // self.sys_hz
 
     def add(self, p):
-        ns = self._ns
-        self.phases.add(ns(p.phase1))
-        self.phases.add(ns(p.phase2))
-        self.gaps.add(ns(p.gap))
+        hz = self.sys_hz
+        half = hz // 2  # ns(c) = (c * 1e9 + hz // 2) // hz, inline
+        phases = self.phases
+        phases.add((p.phase1 * 1_000_000_000 + half) // hz)
+        phases.add((p.phase2 * 1_000_000_000 + half) // hz)
+        self.gaps.add((p.gap * 1_000_000_000 + half) // hz)
         if self.last_start is not None:
-            self.periods.add(ns(p.start - self.last_start))
+            self.periods.add(((p.start - self.last_start) * 1_000_000_000 + half) // hz)
         self.last_start = p.start
         if self.count < 16:
             self.first_legs += p.first_leg

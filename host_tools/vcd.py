@@ -24,6 +24,8 @@ class VcdWriter:
         self.sys_hz = sys_hz
         self.module = module
         self.ids = [_ident(i) for i in range(len(names))]
+        # the value-change line of each wire for level 0 and 1
+        self._lines = [("0%s\n" % i, "1%s\n" % i) for i in self.ids]
         self.f = None
         self.last = None
 
@@ -43,18 +45,19 @@ class VcdWriter:
         f.write("$end\n")
 
     def add(self, events):
-        f = self.f
-        ids = self.ids
         last = self.last
-        ns = self.ns
+        hz = self.sys_hz
+        half = hz // 2
+        lines = self._lines
         out = []
+        append = out.append
         for cycle, k, level in events:
-            t = ns(cycle)
+            t = (cycle * 1_000_000_000 + half) // hz  # ns(cycle)
             if t != last:
-                out.append("#%d\n" % t)
+                append("#%d\n" % t)
                 last = t
-            out.append("%d%s\n" % (level, ids[k]))
-        f.write("".join(out))
+            append(lines[k][level])
+        self.f.write("".join(out))
         self.last = last
 
     def end(self, end_cycle=None):
