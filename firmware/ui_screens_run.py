@@ -202,7 +202,10 @@ class RunScreen(Screen):
         for ch in range(1, ui.channels + 1):
             if sup.channel_fault(ch) is not None:
                 screens.text_inverted(fb, lines[2 + ch], 2 + ch)  # the mark of a stopped channel
-        screens.run_graphics(fb, self.ch, ui.battery_pct(), sup.state == "running", ui.locked)
+        # the output mark while the output stage is enabled (not while a switch-driven session
+        # waits for its switch with the output off: sup.waiting; the state row says "waiting")
+        screens.run_graphics(fb, self.ch, ui.battery_pct(),
+                             sup.state == "running" and not sup.waiting, ui.locked)
         if self.emg:
             ui.emg.draw_run(fb)
         return lines

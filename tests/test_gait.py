@@ -289,6 +289,12 @@ def _leg_rises(run_obj, ch):
                   for t, v in _pin_ms(run_obj, pin)[1:] if v)
 
 
+def _output_mark(run_obj, t_ms):
+    """The run screen's output-active mark (screens.output_mark at x 100, y 0) lit at t_ms."""
+    px = [f for t, f in run_obj.trace.frames if t <= t_ms][-1]
+    return px[3][103] == 1 and px[0][103] == 1
+
+
 def _running_from(r):
     return [e["t_ms"] for e in events(r, "output") if e["state"] == "running"][0]
 
@@ -315,10 +321,12 @@ def _enable_window_check(r, offs, run_obj):
 def test_gait_enable_and_led_are_low_from_strike_plus_ext_plus_fall_to_the_next_heel_off(board):
     r, offs, run_obj = _walk(board)
     _enable_window_check(r, offs, run_obj)
-    # the run screen says the session waits (not that it stopped), with 0 mA flowing of 12
+    # the run screen says the session waits (not that it stopped), with 0 mA flowing of 12, and
+    # shows the output mark (a diamond at x 100-106 of row 0) only while the output is enabled
     for o in offs:
         rows = screen_at(r, o + 950)
         assert rows[1].startswith("waiting") and "0.0mA of  12" in rows[3], rows
+        assert _output_mark(run_obj, o + 300) and not _output_mark(run_obj, o + 950), o
     assert [e["state"] for e in events(r, "output")][-1] == "running"
 
 

@@ -69,6 +69,7 @@ class FakeSup:
         self.log = log
         self.levels = {1: 0.0, 2: 0.0}
         self.state = "idle"
+        self.waiting = False  # the real one: True while a switch-driven session waits (safety.py)
         self.faults = []
         self.refuse = None
         self.played = {1: 0.0, 2: 0.0}  # what the DAC plays (set by the tests)

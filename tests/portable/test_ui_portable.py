@@ -46,6 +46,7 @@ class _Sup:
     def __init__(self):
         self.faults = []
         self.state = "idle"
+        self.waiting = False  # as SafetySupervisor: True while a switch-driven session waits
         self.levels = [0.0, 12.0, 0.0]
         self.played = [0.0, 3.0, 0.0]
         self.chf = [None, None, None]
