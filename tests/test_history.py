@@ -275,3 +275,57 @@ def test_make_logs_exports_a_reset_record(tmp_path):
                        "ch2_max_ma": "", "contractions": "", "end": "reset",
                        "faults": "watchdog"}
     assert (tmp_path / "history.png").stat().st_size > 1000
+
+
+def test_the_marker_is_written_before_the_output_is_enabled_and_what_it_costs():
+    """20 sessions started and stopped (host simulation, the simulated LittleFS flash with its
+    erase and page-program times): at every start the marker's flash writes are over before the
+    enable pin rises, never more than a littlefs compaction (2 erases); no timing fault. Prints
+    the figures docs/usage.md quotes: `pytest -q -s tests/test_history.py -k costs`."""
+    from host_tools import scenario, scenario_core
+    from host_tools.sim import flash as flash_mod
+
+    n = 20
+    s = Steps()
+    for _ in range(CUSTOM):
+        s.press("down", gap_ms=220)
+    starts, stops = [], []
+    for _ in range(n):
+        s.press("ok", gap_ms=500).press("ok", gap_ms=500)
+        starts.append(s.t)
+        s.press("ok", gap_ms=600).raise_level(3).wait(1000)
+        stops.append(s.t)
+        s.press("stop", gap_ms=600).press("ok", gap_ms=600)
+    sp = spec(s, s.t + 500, _files(), board="pico")
+    run_obj = scenario_core.Run(sp, ocr=scenario.ocr, flash_factory=lambda w: flash_mod.SimFlash(
+        w, record_ops=True))
+    r = scenario_core.trace_dict(run_obj.run())
+    hz = run_obj.world.sys_hz
+    ops = [(kind, what, c0 * 1000 / hz, c1 * 1000 / hz) for kind, what, c0, c1
+           in run_obj.flash.ops_log]
+    rises = [c * 1000 / hz for c, on in
+             scenario_core.merged_edges(run_obj.trace, run_obj.board.OUTPUT_ENABLE) if on]
+    assert events(r, "fault") == [] and len(rises) == n
+
+    def cost(t0, t1):
+        sel = [o for o in ops if t0 <= o[2] < t1]
+        return (sum(o[1][2] for o in sel if o[0] == "prog"),
+                sum(1 for o in sel if o[0] == "erase"), sum(o[3] - o[2] for o in sel), sel)
+    per_start, to_enable = [], []
+    for t0, rise in zip(starts, rises, strict=True):
+        nbytes, erases, busy, sel = cost(t0, rise + 1)
+        assert sel and max(o[3] for o in sel) <= rise          # written, then enabled
+        assert erases <= 2
+        per_start.append((nbytes, erases, busy))
+        to_enable.append(rise - t0)
+    ends = [cost(t0, t0 + 400)[:3] for t0 in stops]
+
+    def mean(rows, i):
+        return sum(x[i] for x in rows) / len(rows)
+    print("\nmarker per start: %d-%d bytes programmed (mean %.0f), %d-%d erases, %.1f-%.1f ms "
+          "flash busy (mean %.1f); start press to enable %.1f-%.1f ms; session end (record + "
+          "marker removal): mean %.0f bytes, %.1f ms" % (
+              min(x[0] for x in per_start), max(x[0] for x in per_start), mean(per_start, 0),
+              min(x[1] for x in per_start), max(x[1] for x in per_start),
+              min(x[2] for x in per_start), max(x[2] for x in per_start), mean(per_start, 2),
+              min(to_enable), max(to_enable), mean(ends, 0), mean(ends, 2)))
