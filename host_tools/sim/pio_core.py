@@ -212,7 +212,7 @@ class PioSystem:
                     h.log.append((pin, t, new))
         h = self.blocks[0 if driver == "pio0" else 1].ffh
         if h is not None and h.log is not None:
-            h.rlog.append((t, newout, newoe))
+            h.rlog.append((t, newout, newoe, len(h.log)))
         if woke and self.sleepers:
             self.notify(WAKE_PIN, t + 1, None)
         return woke
@@ -341,12 +341,11 @@ class PioSystem:
             if s.enabled and s.t > maxt:
                 maxt = s.t
         if h.orbit_ok:
-            seg = h.log[i1:]
             irqs = gpio.irq
             for p in h.pins:
                 if irqs[p] is not None:
                     return
-            self._orbit_start(blk, h, seg, h.rlog[r1:], raw1, raw, P, T, maxt)
+            self._orbit_start(blk, h, i1, h.rlog[r1:], raw1, raw, P, T, maxt)
             return
         k = (c - maxt) // P
         if k < 1:
@@ -500,15 +499,22 @@ class PioSystem:
                 pcg[pin] = (v[0] + sh, v[1])
 
     # orbits: the group keeps its period while the world only looks ---------------------
-    def _orbit_start(self, blk, h, seg, rseg, raw1, raw2, P, T, maxt):
+    def _orbit_start(self, blk, h, i1, rseg, raw1, raw2, P, T, maxt):
         """The state at the checkpoint (the cut) came back after one period P with nothing
         outside taking part: freeze the group there; from now on each run_until writes the
         recorded pin changes of the following periods up to its limit (_orbit_advance)."""
         gpio = self.world.gpio
         o = _Orbit()
         o.P = P
-        o.seg = [(p, cyc + P, lvl) for p, cyc, lvl in seg]  # the first period after the cut
-        o.rseg = [(cyc + P, out, oe) for cyc, out, oe in rseg]
+        # the first period after the cut: every write of the block's pin registers, with the
+        # pin level changes it made
+        log = h.log
+        ev = []
+        k = i1
+        for cyc, out, oe, k2 in rseg:
+            ev.append((cyc + P, out, oe, tuple([(e[0], e[2]) for e in log[k:k2]])))
+            k = k2
+        o.ev = ev
         o.maxt = maxt
         o.tcut = T
         o.raw1 = raw1
@@ -524,8 +530,7 @@ class PioSystem:
         o.ro = [(p, levels[p]) for p in h.pins if func[p] != drv]
         o.cur_out = blk.out
         o.cur_oe = blk.oe
-        o.nxt = o.seg[0][1] if o.seg else _INF
-        o.rnxt = o.rseg[0][0] if o.rseg else _INF
+        o.nxt = ev[0][0] if ev else _INF
         blk.orbit = o
         blk.ffh = None
         self._orbits += 1
@@ -569,21 +574,25 @@ class PioSystem:
             self.ff_cycles += c - w0
             self.ff_looks += 1
         o.w = c
+        if c <= o.nxt:
+            return  # nothing due before c
         P = o.P
-        if c > o.nxt:  # a pin change is due
-            seg = o.seg
-            n = len(seg)
-            gpio = self.world.gpio
-            edges = gpio.edges
-            levels = gpio.levels
-            i = o.i
-            off = o.j * P
-            written = 0
-            while True:
-                pin, cyc, lvl = seg[i]
-                cc = cyc + off
-                if cc >= c:
-                    break
+        ev = o.ev
+        n = len(ev)
+        gpio = self.world.gpio
+        edges = gpio.edges
+        levels = gpio.levels
+        i = o.i
+        off = o.j * P
+        e = None
+        written = 0
+        while True:
+            e2 = ev[i]
+            cc = e2[0] + off
+            if cc >= c:
+                break
+            e = e2
+            for pin, lvl in e[3]:
                 rec = edges[pin]
                 if rec[-1][0] == cc:  # two changes in one cycle: as GpioBank._update
                     if len(rec) > 1 and rec[-2][1] == lvl:
@@ -593,39 +602,18 @@ class PioSystem:
                 else:
                     rec.append((cc, lvl))
                 levels[pin] = lvl
-                i += 1
                 written += 1
-                if i == n:
-                    i = 0
-                    off += P
-            o.i = i
-            o.j = off // P
-            o.nxt = cc
-            self.ff_edges += written
-        if c > o.rnxt:  # a write of the block's pin registers is due
-            rseg = o.rseg
-            n = len(rseg)
-            i = o.ri
-            off = o.rj * P
-            out = o.cur_out
-            oe = o.cur_oe
-            while True:
-                e = rseg[i]
-                cc = e[0] + off
-                if cc >= c:
-                    break
-                out = e[1]
-                oe = e[2]
-                i += 1
-                if i == n:
-                    i = 0
-                    off += P
-            o.ri = i
-            o.rj = off // P
-            o.rnxt = cc
-            self._mirror(blk, o.cur_out, o.cur_oe, out, oe)
-            o.cur_out = out
-            o.cur_oe = oe
+            i += 1
+            if i == n:
+                i = 0
+                off += P
+        o.i = i
+        o.j = off // P
+        o.nxt = cc
+        self.ff_edges += written
+        self._mirror(blk, o.cur_out, o.cur_oe, e[1], e[2])
+        o.cur_out = e[1]
+        o.cur_oe = e[2]
 
     def _mirror(self, blk, out0, oe0, out, oe):
         """The GPIO bank's copy of the block's pin registers (GpioBank.pio_out / pio_oe)."""
@@ -729,14 +717,12 @@ class _Orbit:
 
     def __init__(self):
         self.P = 0
-        self.seg = []  # (pin, cycle, level) of the first period after the cut
-        self.rseg = []  # (cycle, out, oe) of that period
-        self.i = 0  # next change to write: seg[i] shifted by j periods
+        # (cycle, out, oe, ((pin, level), ...)) of every write of the block's pin registers in
+        # the first period after the cut, with the pin level changes it made
+        self.ev = []
+        self.i = 0  # next write to replay: ev[i] shifted by j periods
         self.j = 0
-        self.ri = 0
-        self.rj = 0
-        self.nxt = _INF  # the cycle of the next change to write (of seg, of rseg)
-        self.rnxt = _INF
+        self.nxt = _INF  # its cycle
         self.w = None  # the last run_until limit: every change before it is written
         self.tcut = 0  # the cut: the anchor's next tick
         self.maxt = 0  # the latest next tick of the group's machines at the cut
@@ -761,7 +747,8 @@ class _FfHistory:
         self.pins = pins  # pins the group reads or drives
         self.snaps = {}  # relative state -> (T, log index, raw stamps)
         self.log = []  # (pin, cycle, level) of every pin change the group made
-        self.rlog = []  # (cycle, out, oe) of every write of the block's pin registers
+        # (cycle, out, oe, len(log) after it) of every write of the block's pin registers
+        self.rlog = []
         self.orbit_ok = False  # no machine can sleep on a pin: a confirmed period is an orbit
         self.ro = []  # (pin, level) of the pins the group only reads (driven from outside)
         self.t0 = None
