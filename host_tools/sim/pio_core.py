@@ -520,8 +520,9 @@ class PioSystem:
         o.raw1 = raw1
         o.raw2 = raw2
         o.gen = self.gen
-        o.sig = _ff_sig(gpio)
-        o.conf = (list(gpio.func), list(gpio.ext), list(gpio.pull))
+        # every pin's function (a pin handed to the block joins the group's pins); the
+        # external drive and pull of the group's pins
+        o.conf = (list(gpio.func), [gpio.ext[p] for p in h.pins], [gpio.pull[p] for p in h.pins])
         o.pins = h.pins
         levels = gpio.levels
         o.levels = [levels[p] for p in h.pins]
@@ -547,17 +548,22 @@ class PioSystem:
             return False
         gpio = self.world.gpio
         conf = o.conf
-        if gpio.listeners or gpio.func != conf[0] or gpio.ext != conf[1] or \
-                gpio.pull != conf[2]:
+        if gpio.listeners or gpio.func != conf[0]:
             return False
         levels = gpio.levels
         for p, lvl in o.ro:
             if levels[p] != lvl:
                 return False
+        ext = gpio.ext
+        pull = gpio.pull
         irq = gpio.irq
+        ext0 = conf[1]
+        pull0 = conf[2]
+        k = 0
         for p in o.pins:
-            if irq[p] is not None:
+            if ext[p] != ext0[k] or pull[p] != pull0[k] or irq[p] is not None:
                 return False
+            k += 1
         return True
 
     def _orbit_advance(self, blk, c):
@@ -658,7 +664,7 @@ class PioSystem:
         drv = blk.driver
         func0, ext0, pull0 = o.conf
         driven = [p for p in o.pins if func0[p] == drv]
-        saved = (gpio.func, gpio.ext, gpio.pull, gpio.listeners, gpio.irq,
+        saved = (gpio.func, gpio.ext[:], gpio.pull[:], gpio.listeners, gpio.irq,
                  getattr(gpio, "_drained_to", 0), [gpio.edges[p] for p in driven],
                  [gpio.levels[p] for p in o.pins], gpio.pio_out[drv][:], gpio.pio_oe[drv][:])
         levels = gpio.levels
@@ -667,8 +673,9 @@ class PioSystem:
         for p in driven:
             gpio.edges[p] = [(-1, levels[p])]
         gpio.func = list(func0)
-        gpio.ext = list(ext0)
-        gpio.pull = list(pull0)
+        for k in range(len(o.pins)):
+            gpio.ext[o.pins[k]] = ext0[k]
+            gpio.pull[o.pins[k]] = pull0[k]
         gpio.listeners = []
         gpio.irq = [None] * len(saved[4])
         gpio._drained_to = 0
@@ -679,7 +686,7 @@ class PioSystem:
             self._step_to(W)
         finally:
             self._running = running
-            gpio.func, gpio.ext, gpio.pull, gpio.listeners, gpio.irq = saved[:5]
+            gpio.func, gpio.ext[:], gpio.pull[:], gpio.listeners, gpio.irq = saved[:5]
             gpio._drained_to = saved[5]
             for k in range(len(driven)):
                 gpio.edges[driven[k]] = saved[6][k]
@@ -729,8 +736,7 @@ class _Orbit:
         self.raw1 = None  # raw stamps one period before the cut and at the cut (_ff_shift)
         self.raw2 = None
         self.gen = 0
-        self.sig = None
-        self.conf = None  # (function, external drive, pull) of every pin at the cut
+        self.conf = None  # (every pin's function, external drive and pull of self.pins)
         self.pins = []  # pins the group reads or drives, their levels at the cut
         self.levels = []
         self.ro = []  # (pin, level) of the pins the group only reads: must not change
