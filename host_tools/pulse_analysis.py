@@ -76,6 +76,42 @@ class Analyser:
         keep = self.keep
         stats = self.stats
         while ia < na or ib < nb:
+            if state == "idle" and ia + 1 < na and ib + 1 < nb and not a and not b:
+                # the usual case in one step: a whole well-formed pulse next, first leg up and
+                # down, then the other leg up and down, nothing else in between nor at its end
+                # (the step by step machine below gives the same pulse from these 4 changes)
+                if edges_a[ia][0] < edges_b[ib][0]:
+                    e1 = edges_a
+                    i1 = ia
+                    e2 = edges_b
+                    i2 = ib
+                    leg = "A"
+                else:
+                    e1 = edges_b
+                    i1 = ib
+                    e2 = edges_a
+                    i2 = ia
+                    leg = "B"
+                r1 = e1[i1]
+                f1 = e1[i1 + 1]
+                r2 = e2[i2]
+                f2 = e2[i2 + 1]
+                t4 = f2[0]
+                if r1[1] and not f1[1] and r2[1] and not f2[1] and \
+                        r1[0] < f1[0] < r2[0] < t4 and \
+                        (i1 + 2 >= len(e1) or e1[i1 + 2][0] > t4):
+                    ia += 2
+                    ib += 2
+                    if t4 in cuts:
+                        continue
+                    p = Pulse(r1[0], leg, f1[0] - r1[0], r2[0] - f1[0], t4 - r2[0])
+                    if p.phase1 != p.phase2:
+                        self._violation(t4, "unbalanced pulse %r" % (p,))
+                    if keep:
+                        self.pulses.append(p)
+                    if stats is not None:
+                        stats.add(p)
+                    continue
             if ib >= nb:
                 t = edges_a[ia][0]
             elif ia >= na:
