@@ -15,12 +15,16 @@ image). The steady ones must also leave most ticks out (so the comparison is not
 Broken variants of the skipping (kept below as mutants) each make a scenario differ.
 """
 import json
+import os
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from host_tools import scenario, scenario_core
 from host_tools.sim import flash as flash_mod
 from tests import scenario_harness as sh
+from tests import test_firmware_fuzz as fuzz
 from tests.test_scenario_stream import _demo_head, _session_with_resets
 
 TENS_ACU = 10  # 2 Hz: the current sense reads a pulse, then nothing, between ticks
@@ -213,3 +217,24 @@ class _AdcNotChecked(scenario_core.Run):
 def test_mutants_of_the_skipping_are_caught(cls, make):
     _a, _run_, diff = _compare(make(), cls)
     assert diff, "%s gave the same run" % cls.__name__
+
+
+# -- random sequences: button mashing and fault injections with quiet stretches between ---------
+
+SKIP_FUZZ = int(os.environ.get("SIM_SKIP_SEQUENCES", "30"))
+_quiet_gap = st.tuples(st.integers(min_value=800, max_value=4000),
+                       st.tuples(st.just("press"), st.sampled_from(("up", "down", "ok")),
+                                 st.just(60)))
+
+
+@settings(max_examples=SKIP_FUZZ, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(seq=st.lists(st.one_of(fuzz.action, _quiet_gap), min_size=3, max_size=18),
+       start=st.one_of(st.none(), st.sampled_from([0, 2, 3, 4, 9, 10, 11, 18])),
+       board=st.sampled_from(["pico", "pico", "esp32"]))
+def test_random_sequences_give_the_same_run_both_ways(seq, start, board):
+    steps, t = fuzz._steps(seq, start)
+    spec = {"board": board, "duration_ms": t + 1500, "steps": steps,
+            "files": {"settings.json": json.dumps({"first_sessions_half": False})}}
+    _a, _fast, diff = _compare(spec)
+    assert diff == [], "ticks left out changed: %s" % diff
