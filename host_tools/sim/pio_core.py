@@ -32,20 +32,37 @@
 #   that cycle T: every SM's registers, shift counts, FIFO contents, stall/sleep/EXEC state, its
 #   next tick and any closed-form loop in flight (all relative to T), the block's IRQ flags and
 #   out/oe registers, the levels of the pins the group reads or drives, and the IRQ-flag and
-#   pin-change stamps that a later read can still see. The pin-level changes the group makes are
-#   logged. When a state recorded at T1 comes back at T2, nothing outside the group took part in
-#   between (no CPU access: every CPU entry point bumps PioSystem.gen; no external pin change:
-#   the pins' configuration is compared at every run_until, and a sync's look at the pin
-#   sleepers starts over too; no other block reads or drives the group's pins, and neither block
-#   has a machine that can sleep on a pin while the other runs; divider 1 only; no CPU IRQ handler
-#   on the block; no pin listener or pin IRQ on its pins), so the next periods repeat exactly:
-#   the group jumps ahead by k whole periods of P = T2 - T1, with every SM's next tick still at
-#   or before the run_until limit c; the logged edges of one period are written k times shifted
-#   by P (so every edge is there, exact), and the stamps written in the period move by k * P.
-#   The state after run_until(c) is the one of the step-by-step run (PioSystem.steps, a
-#   statistic, counts fewer instructions); tests/test_sim_fastforward.py compares the two edge
-#   for edge. When the world looks again within every period (the whole firmware syncs every
-#   few ms), no jump fits: after three such periods the recording pauses for 64 periods.
+#   pin-change stamps that a later read can still see. The pin-level changes the group makes and
+#   its writes of the block's pin registers are logged. A state recorded at T1 that comes back
+#   at T2 means the group runs periodically with P = T2 - T1, provided nothing outside took
+#   part in between. The premise ("nothing outside"): no CPU access to an SM, a FIFO or the
+#   block (every CPU entry point calls PioSystem.touch() or sync()); no change of any pin's
+#   function, nor of the external drive or pull of the group's pins, nor of the level of a pin
+#   the group only reads (an SIO output the firmware writes, say): checked at every run_until;
+#   no other block reads or drives the group's pins, and neither block has a machine that can
+#   sleep on a pin while the other runs; divider 1 only; no CPU IRQ handler on the block; no pin
+#   listener or pin IRQ on its pins. What follows a confirmed period depends on the group:
+#   - Orbit (no SM of the group can sleep on a pin: the usual case, the pulse engine): the group
+#     is frozen at T2 (PioBlock.orbit; its SMs leave the scheduler) and every run_until(c) - a
+#     look of the world: a sleep, a callback, a pin or ADC read - writes the recorded pin
+#     changes of the following periods with a cycle < c (every one, to the cycle, in stepping's
+#     order, with the pin levels and the GPIO bank's copy of the pin registers) and keeps the
+#     orbit, however often the world looks. When the premise breaks (a CPU access: touch() or
+#     sync(); a change found at a run_until) the exact state at the last run_until limit W is
+#     materialised first: the state of the last period start whose SMs are all due at or before
+#     W (T2's state, stamps moved by whole periods), then the rest of the way stepped with the
+#     world as it was during the orbit and the edges it makes kept aside (they are written
+#     already). So an SmCore's fields of a group in an orbit hold T2's state: look at them after
+#     PioSystem.sync() or materialise().
+#   - Whole-period jumps (an SM can sleep on a pin: each look of the world wakes it to look at
+#     its pin again, so looks take part): the group jumps ahead by k whole periods, with every
+#     SM's next tick still at or before the run_until limit c; the logged edges of one period
+#     are written k times shifted by P and the stamps written in the period move by k * P. When
+#     the world looks again within every period, no jump fits: after three such periods the
+#     recording pauses for 64 periods.
+#   Either way the edges, the pin levels at every look and the state the CPU sees are the ones
+#   of the step-by-step run (PioSystem.steps, a statistic, counts fewer instructions);
+#   tests/test_sim_fastforward.py compares the two edge for edge, look for look.
 
 _INF = 1 << 60
 FASTFORWARD = True  # default of PioSystem.fastforward for new systems
@@ -153,7 +170,7 @@ class PioSystem:
         if s is not None:
             s()
         self.run_until(w.now)
-        if self._orbits:
+        if self._orbits and not self._running:
             self.materialise()
 
     def touch(self):
@@ -575,7 +592,8 @@ class PioSystem:
         if w0 is not None and c <= w0:
             return
         if w0 is None:
-            self.ff_cycles += c - o.tcut
+            if c > o.tcut:
+                self.ff_cycles += c - o.tcut
         else:
             self.ff_cycles += c - w0
             self.ff_looks += 1
@@ -1431,8 +1449,10 @@ class SmCore:
     # Delay loops (`jmp x--` to itself) cost one instruction whatever their length.
     # Those figures are with the periodic-orbit fast-forward off (every instruction stepped); with
     # it on (the default) the same 2 x 100 Hz pulse program costs 149-161 us of CPU per simulated
-    # second (6,200-6,700x real time, load average 4.9): one period is stepped, then whole periods
-    # are replayed from the recorded edges (PioSystem._ff_checkpoint / _ff_jump).
+    # second (6,200-6,700x real time, load average 4.9): two periods are stepped, then the group
+    # is in an orbit and the recorded edges are replayed (PioSystem._ff_checkpoint,
+    # _orbit_advance). With the world looking every 5 ms, as the whole firmware does: 675 us of
+    # CPU per simulated second with the orbit (about 3 us a look), 3,950 us stepped (load 4.2).
     def run(self, limit_key, c, once=False):
         """Execute instructions while this SM is the earliest one (key < limit_key) and its
         next tick is before cycle c (once=True: exactly one, for a CPU exec while stopped)."""

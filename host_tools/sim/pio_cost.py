@@ -13,6 +13,8 @@ These three run with the periodic-orbit fast-forward off (PioSystem.fastforward)
 instruction is stepped. A fourth line runs `pulse` with the fast-forward on (as the simulation
 does by default) and gives CPU time per simulated second and x real time instead: after one
 period the state machines' state repeats and whole periods are replayed from the recorded edges.
+A fifth runs `pulse` with the world looking every 5 ms, as the whole firmware does (each look a
+sync: run_until), fast-forward on (the orbit goes on through the looks) and off.
 The numbers beside SmCore.run in pio_core.py come from here.
 """
 import sys
@@ -73,7 +75,7 @@ def _biphasic():
     jmp("slot").side(0)  # noqa: F821
 
 
-def _run(kind, fastforward=False):
+def _run(kind, fastforward=False, look_ms=None):
     from host_tools.sim import pio_core
 
     w = world.new_world(sys_hz=SYS_HZ)
@@ -99,7 +101,15 @@ def _run(kind, fastforward=False):
     ps = pio_core.system_for(w)
     s0 = ps.steps
     t0 = time.process_time()
-    w.advance_to(w.now + cycles)
+    if look_ms is None:
+        w.advance_to(w.now + cycles)
+    else:
+        end = w.now + cycles
+        step = SYS_HZ * look_ms // 1000
+        while w.now + step <= end:
+            w.advance_to(w.now + step)
+            w.sync()
+        w.advance_to(end)
     w.sync()
     dt = time.process_time() - t0
     return dt, ps.steps - s0
@@ -119,12 +129,13 @@ def measure(repeat=3):
     return out
 
 
-def measure_fastforward(repeat=3):
+def measure_fastforward(repeat=3, fastforward=True, look_ms=None):
     """(microseconds of CPU per simulated second, x real time) of `pulse` with the fast-forward
-    on, best of `repeat`; 20 simulated seconds each."""
+    on (or off), the world looking every look_ms (None: only at the end), best of `repeat`; 20
+    simulated seconds each."""
     best = None
     for _ in range(repeat):
-        dt, _steps = _run("pulse", True)
+        dt, _steps = _run("pulse", fastforward, look_ms)
         if best is None or dt < best:
             best = dt
     return best / 20 * 1e6, 20 / best
@@ -135,6 +146,10 @@ def main():
         print("%-6s %.3f us CPU per instruction (%d instructions)" % (kind, us, steps))
     us, x = measure_fastforward()
     print("pulse with fast-forward: %.1f us CPU per simulated second (%.0fx real time)" % (us, x))
+    for ff in (True, False):
+        us, x = measure_fastforward(fastforward=ff, look_ms=5)
+        print("pulse, the world looking every 5 ms, fast-forward %s: %.1f us CPU per simulated "
+              "second (%.0fx real time)" % ("on" if ff else "off", us, x))
     return 0
 
 
