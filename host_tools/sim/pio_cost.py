@@ -16,6 +16,12 @@ period the state machines' state repeats and whole periods are replayed from the
 A fifth runs `pulse` with the world looking every 5 ms, as the whole firmware does (each look a
 sync: run_until), fast-forward on (the orbit goes on through the looks) and off.
 The numbers beside SmCore.run in pio_core.py come from here.
+
+    python -m host_tools.sim.pio_cost --firmware
+
+runs the whole firmware instead (host_tools.bench.steady_spec: boot, TENS at 100 Hz on both
+channels) for 10 and for 40 device seconds and prints the CPU time per device second of the
+difference (so boot is left out), in total and inside PioSystem.run_until.
 """
 import sys
 import time
@@ -141,7 +147,46 @@ def measure_fastforward(repeat=3, fastforward=True, look_ms=None):
     return best / 20 * 1e6, 20 / best
 
 
+def measure_firmware(short_ms=10000, long_ms=40000):
+    """(ms of CPU per device second for the whole firmware, of it inside PioSystem.run_until),
+    from a steady session of long_ms minus one of short_ms."""
+    sys.path.insert(0, ".")
+    from host_tools import bench, scenario_core
+    from host_tools.sim import flash as flash_mod, pio_core
+
+    acc = [0.0]
+    orig = pio_core.PioSystem.run_until
+
+    def timed(*a, **k):
+        t = time.process_time()
+        try:
+            return orig(*a, **k)
+        finally:
+            acc[0] += time.process_time() - t
+
+    def run(ms):
+        r = scenario_core.Run(bench.steady_spec(ms), flash_factory=flash_mod.SimFlash)
+        acc[0] = 0.0
+        t = time.process_time()
+        r.run()
+        return time.process_time() - t, acc[0]
+
+    pio_core.PioSystem.run_until = timed
+    try:
+        a, pa = run(short_ms)
+        b, pb = run(long_ms)
+    finally:
+        pio_core.PioSystem.run_until = orig
+    secs = (long_ms - short_ms) / 1000
+    return (b - a) / secs * 1e3, (pb - pa) / secs * 1e3
+
+
 def main():
+    if "--firmware" in sys.argv[1:]:
+        total, pio = measure_firmware()
+        print("whole firmware: %.2f ms CPU per device s (%.1fx real time); PIO %.2f ms per "
+              "device s" % (total, 1000 / total, pio))
+        return 0
     for kind, (us, steps) in measure().items():
         print("%-6s %.3f us CPU per instruction (%d instructions)" % (kind, us, steps))
     us, x = measure_fastforward()
