@@ -8,7 +8,7 @@ STAMP   := $(VENV)/.installed
 DEVICE_DIRS := firmware lib board_config
 OUT     ?= out
 
-.PHONY: all venv test test-long test-cpython test-micropython mpy-cross lint capture bench clean demo sim flash repl logs backup restore virtual-device virtual-device-unix
+.PHONY: all venv test test-long test-cpython test-micropython mpy-cross lint capture bench clean demo docs-images sim flash repl logs backup restore virtual-device virtual-device-unix
 
 all: test
 
@@ -77,6 +77,11 @@ clean:
 
 demo: $(STAMP)
 	$(PYTHON) -m host_tools.scenario host_tools/scenarios/demo.json --out $(OUT)/demo
+
+# docs/img/oled_*.png: the frames of make demo (and emg_demo) each picked by a rule on its text
+# (host_tools/docs_images.py); tests/test_docs_images.py fails when one is stale.
+docs-images: $(STAMP)
+	$(PYTHON) -m host_tools.docs_images --out docs/img
 
 # The interactive simulator of the unit in the terminal (host_tools/simulator.py; keys on screen).
 sim: $(STAMP)
