@@ -265,6 +265,20 @@ class PioSystem:
         if c <= self.synced and not self.runnable_dirty:
             # nothing new can happen before c, except SMs the CPU just woke at cycle >= c
             return
+        if self._orbits and not self.runnable and not self.sleepers and \
+                not self.runnable_dirty:
+            # every enabled machine is in an orbit (the whole firmware's steady state): a look
+            # writes the changes due before c, unless the outside touched a group
+            for b in self.blocks:
+                if b.orbit is not None and not self._orbit_holds(b):
+                    break
+            else:
+                for b in self.blocks:
+                    if b.orbit is not None:
+                        self._orbit_advance(b, c)
+                if c > self.synced:
+                    self.synced = c
+                return
         self._running = True
         try:
             self._run(c)
@@ -279,8 +293,13 @@ class PioSystem:
     def _run(self, c):
         if self._orbits:
             for b in self.blocks:
-                if b.orbit is not None and not self._orbit_holds(b):
-                    self._materialise(b)  # the outside touched the group: exact state, step on
+                if b.orbit is not None:
+                    if self._orbit_holds(b):
+                        # (the group is apart from everything else: its changes up to c can be
+                        # written before the other machines run)
+                        self._orbit_advance(b, c)
+                    else:
+                        self._materialise(b)  # the outside touched the group: exact state
         if self.runnable_dirty:
             self._rebuild()
         for b in self.blocks:
@@ -318,8 +337,9 @@ class PioSystem:
                 self._ff_checkpoint(sm, c)
         if self._orbits:
             for b in self.blocks:
-                if b.orbit is not None:
-                    self._orbit_advance(b, c)
+                o = b.orbit
+                if o is not None and o.w is None:
+                    self._orbit_advance(b, c)  # entered in this run
 
     # periodic-orbit fast-forward (see the header) ----------------------------------------
     def _ff_checkpoint(self, sm, c):
