@@ -23,7 +23,12 @@ venv: $(STAMP)
 mpy-cross: $(STAMP)
 	$(PYTHON) -m host_tools.build --check
 
-test: $(STAMP) mpy-cross lint test-cpython test-micropython
+# lint, the pytest suite and the unix-port suite run side by side (make -j3): lint and the unix
+# port take about 30 s of wall time but little CPU, which the pytest workers use meanwhile. Each
+# part's output is printed in one piece when it ends (--output-sync); the exit status is non-zero
+# when any part fails. `make lint test-cpython test-micropython` runs them one after another.
+test: $(STAMP) mpy-cross
+	@$(MAKE) --no-print-directory -j3 --output-sync=target lint test-cpython test-micropython
 
 # pytest-xdist (pinned): JOBS workers (default 2, the project's machines have 2 cores; `make test
 # JOBS=auto` uses every core). worksteal: an idle worker takes queued tests from a busy one, so
