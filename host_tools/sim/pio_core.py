@@ -552,6 +552,24 @@ class PioSystem:
             ev.append((cyc + P, out, oe, tuple([(e[0], e[2]) for e in log[k:k2]])))
             k = k2
         o.ev = ev
+        # each pin's changes in one period; `bulk`: on every pin they are strictly later than
+        # the one before, also across the period boundary (no two in one cycle), so whole
+        # periods can be written as plain new edges
+        by_pin = {}
+        for cyc, _out, _oe, chg in ev:
+            for pin, lvl in chg:
+                lst = by_pin.get(pin)
+                if lst is None:
+                    lst = by_pin[pin] = []
+                lst.append((cyc, lvl))
+        bulk = True
+        for lst in by_pin.values():
+            for k in range(1, len(lst)):
+                if lst[k][0] <= lst[k - 1][0]:
+                    bulk = False
+            if lst[-1][0] >= lst[0][0] + P:
+                bulk = False
+        o.by_pin = by_pin if bulk and ev else None
         o.maxt = maxt
         o.tcut = T
         o.raw1 = raw1
@@ -631,6 +649,17 @@ class PioSystem:
         e = None
         written = 0
         while True:
+            if i == 0 and o.by_pin is not None and off >= 2 * P and ev[-1][0] + off < c:
+                # whole periods, each one strictly after the one before on every pin (the
+                # previous one, written already, comes from the orbit: off >= 2 P)
+                k = (c - 1 - ev[-1][0] - off) // P + 1
+                for pin, lst in o.by_pin.items():
+                    edges[pin].extend([(cyc + off + q * P, lvl) for q in range(k)
+                                       for cyc, lvl in lst])
+                    levels[pin] = lst[-1][1]
+                    written += k * len(lst)
+                off += k * P
+                e = ev[-1]
             e2 = ev[i]
             cc = e2[0] + off
             if cc >= c:
@@ -768,6 +797,7 @@ class _Orbit:
         self.i = 0  # next write to replay: ev[i] shifted by j periods
         self.j = 0
         self.nxt = _INF  # its cycle
+        self.by_pin = None  # {pin: [(cycle, level), ...]} of one period, if whole ones can go
         self.w = None  # the last run_until limit: every change before it is written
         self.tcut = 0  # the cut: the anchor's next tick
         self.maxt = 0  # the latest next tick of the group's machines at the cut
