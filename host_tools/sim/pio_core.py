@@ -649,17 +649,6 @@ class PioSystem:
         e = None
         written = 0
         while True:
-            if i == 0 and o.by_pin is not None and off >= 2 * P and ev[-1][0] + off < c:
-                # whole periods, each one strictly after the one before on every pin (the
-                # previous one, written already, comes from the orbit: off >= 2 P)
-                k = (c - 1 - ev[-1][0] - off) // P + 1
-                for pin, lst in o.by_pin.items():
-                    edges[pin].extend([(cyc + off + q * P, lvl) for q in range(k)
-                                       for cyc, lvl in lst])
-                    levels[pin] = lst[-1][1]
-                    written += k * len(lst)
-                off += k * P
-                e = ev[-1]
             e2 = ev[i]
             cc = e2[0] + off
             if cc >= c:
@@ -680,6 +669,16 @@ class PioSystem:
             if i == n:
                 i = 0
                 off += P
+                if o.by_pin is not None and off >= 2 * P and ev[-1][0] + off + P < c:
+                    # two or more whole periods, each one strictly after the one before on
+                    # every pin (the one before, written already, comes from the orbit)
+                    k = (c - 1 - ev[-1][0] - off) // P + 1
+                    for pin, lst in o.by_pin.items():
+                        edges[pin].extend([(cyc + off + q * P, lvl) for q in range(k)
+                                           for cyc, lvl in lst])
+                        levels[pin] = lst[-1][1]
+                        written += k * len(lst)
+                    off += k * P
         o.i = i
         o.j = off // P
         o.nxt = cc
