@@ -3,9 +3,13 @@
 # step-by-step run: the same programs and the project's pulse engine (lib/pulse_pio.py) run twice,
 # fast-forward off and on, and every pin's edge list must be identical cycle for cycle, as well as
 # every state machine's state at the end. Each case also checks that the fast-forward really
-# jumped (or, where it must not, that it did not), and mutants of the fast-forward (an edge one
-# cycle late, a state one cycle off, a CPU write or an outside pin change not noticed) must make
-# the comparison fail.
+# jumped or entered an orbit (or, where it must not, that it did not), and mutants of the
+# fast-forward (an edge one cycle late, a state one cycle off, a CPU write or an outside pin
+# change not noticed) must make the comparison fail. The last part has the world look while an
+# orbit runs (syncs, pin reads, callbacks at random cycles and at edge cycles, CPU accesses
+# after long orbits): the level of every pin at every look must be the same too, and mutants of
+# the orbit (a look one cycle late, a partial period forgotten, an SIO write of a read pin not
+# noticed, a CPU read that keeps the orbit) must make it fail.
 import pytest
 
 from host_tools.sim import pio_core, rp2, world

@@ -1500,8 +1500,9 @@ class SmCore:
     # it on (the default) the same 2 x 100 Hz pulse program costs 149-161 us of CPU per simulated
     # second (6,200-6,700x real time, load average 4.9): two periods are stepped, then the group
     # is in an orbit and the recorded edges are replayed (PioSystem._ff_checkpoint,
-    # _orbit_advance). With the world looking every 5 ms, as the whole firmware does: 675 us of
-    # CPU per simulated second with the orbit (about 3 us a look), 3,950 us stepped (load 4.2).
+    # _orbit_advance). With the world looking every 5 ms, as the whole firmware does: 627-690 us
+    # of CPU per simulated second in an orbit (about 3 us a look), 3,950-4,440 us stepped (load
+    # 2.4-4.2).
     def run(self, limit_key, c, once=False):
         """Execute instructions while this SM is the earliest one (key < limit_key) and its
         next tick is before cycle c (once=True: exactly one, for a CPU exec while stopped)."""
