@@ -264,11 +264,15 @@ class Chip:
         ns = cycles * CYCLE_NS if cycles is not None else (ms * 1e6 if ms is not None else us * 1e3)
         end = self.nanos + ns
         self._stop_alarm.schedule(ns)
+        if self.pio is not None:
+            self.pio.set_timed(True)  # the PIO woken by a clock alarm, not after every instruction
         try:
             while self.nanos < end:
                 self._step()
         finally:
             self._stop_alarm.cancel()
+            if self.pio is not None:
+                self.pio.set_timed(False)
 
     def exec_raw(self, code, timeout=30.0):
         """Run code on the raw REPL; (stdout, stderr) as str."""

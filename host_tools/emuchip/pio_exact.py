@@ -77,7 +77,8 @@ class BlockProxy:
         self.block = block
         self.name = block.name
         # execute_batch calls advance() on every non-stopped entry of mcu.pio: block 0's proxy
-        # drives both blocks, block 1's is skipped.
+        # drives both blocks, block 1's is skipped. In timed mode (ExactPio.set_timed) neither
+        # proxy is called: a clock alarm wakes the PIO when its next step is due.
         self.stopped = index != 0
 
     # what GPIOPin and others read
@@ -174,6 +175,10 @@ class ExactPio:
         self.fast_forward = True
         self.readback = True
         self.writes = None
+        self._running = 0  # run_to() depth: inside it, `now` is the cycle being stepped
+        self.timed = False  # set_timed()
+        self._alarm = self.clock.create_alarm(self._wake)
+        self._wake_ns = None  # when the alarm is due (None: not scheduled)
         for b in self.blocks:
             b.cycle_fp = 0
         for n, pin in enumerate(mcu.gpio):
@@ -201,19 +206,72 @@ class ExactPio:
         if n < self.done:
             n = self.done
         self.next = n
-        # Nothing due and no pad event pending: execute_batch need not call advance() at all (a
-        # fifth of the emulator's time while MicroPython runs without a state machine). Whatever
-        # can make something due again (a register access, a pad change, set_input) catches up
-        # first (current()).
-        self.proxies[0].stopped = n >= NEVER
+        if not self.timed:
+            # Nothing due and no pad event pending: execute_batch need not call advance() at all
+            # (a fifth of the emulator's time while MicroPython runs without a state machine).
+            # Whatever can make something due again (a register access, a pad change, set_input)
+            # catches up first (current()).
+            self.proxies[0].stopped = n >= NEVER
+        elif not self._running:
+            self.arm()
+
+    def set_timed(self, on):
+        """Timed mode (Chip.run turns it on while it lets emulated time pass): instead of an
+        advance() call after every CPU instruction, a clock alarm runs the steps due on cycle
+        `next` when the clock reaches cycle next + 1 - which is when the per-instruction advance()
+        would have run them: after the instruction (or idle jump) that crossed into that cycle.
+        So the same steps run on the same cycles, and between two due cycles the emulator calls
+        no Python for the PIO at all (that advance() call, a no-op almost every time since the
+        countdown loops are skipped in closed form, took about a fifth of the CPU time of a
+        whole-firmware scenario on the chip). Only while time is run for a fixed span: the alarm
+        ends a CPU idle jump on its cycle, and with nothing else scheduled (the REPL waiting
+        for the host in exec()) rp2040py's clock would otherwise not move at all."""
+        if on == self.timed:
+            return
+        self.timed = on
+        if on:
+            self.proxies[0].stopped = True
+            self.current()
+            self.arm()
+        else:
+            if self._wake_ns is not None:
+                self._alarm.cancel()
+                self._wake_ns = None
+            self.proxies[0].stopped = self.next >= NEVER
+
+    def arm(self):
+        """(Re)schedule the timed mode's alarm for cycle next + 1 (see set_timed)."""
+        n = self.next
+        if n >= NEVER:
+            if self._wake_ns is not None:
+                self._alarm.cancel()
+                self._wake_ns = None
+            return
+        at = (n + 1) << 3  # ns: cycle n + 1 starts
+        if at == self._wake_ns:
+            return
+        self._wake_ns = at
+        d = at - self.clock.nanos
+        self._alarm.schedule(d if d > 0 else 0)
+
+    def _wake(self):
+        self._wake_ns = None
+        c = int(self.clock.nanos) >> 3
+        if c > self.cyc:
+            self.cyc = self.now = c
+        if self.next < self.cyc:
+            self.run_to(self.cyc)
+        else:
+            self.arm()
 
     def current(self):
-        """The current cycle (cyc and now brought up to the clock while advance() is not called)."""
-        if self.proxies[0].stopped:
+        """The current cycle (cyc and now brought up to the clock while advance() is not called;
+        inside a PIO step: that step's cycle)."""
+        if self.proxies[0].stopped and not self._running:
             c = int(self.clock.nanos) >> 3
             if c > self.cyc:
                 self.cyc = self.now = c
-                if self.done < c:
+                if self.done < c <= self.next:  # (timed mode: a step due before c is not run yet)
                     self.done = c
         return self.now
 
@@ -261,28 +319,34 @@ class ExactPio:
         b0, b1 = blocks
         events = self.events
         hp = heapq.heappop
-        while True:
-            d = self.next
-            if d >= c:
-                break
-            fp = d << 8
-            self.now = d
-            b0.cycle_fp = fp
-            b1.cycle_fp = fp
-            while events and events[0][0] <= d:
-                _, _, pin, level = hp(events)
-                g = self.mcu.gpio[pin]
-                if level is None:
-                    g.release_input()
-                else:
-                    g.set_input_value(level)
-            for b in blocks:
-                if b.next_due_fp <= fp:
-                    self._step_block(b, fp)
-            self.done = d + 1
-            self._renext()
+        self._running += 1
+        try:
+            while True:
+                d = self.next
+                if d >= c:
+                    break
+                fp = d << 8
+                self.now = d
+                b0.cycle_fp = fp
+                b1.cycle_fp = fp
+                while events and events[0][0] <= d:
+                    _, _, pin, level = hp(events)
+                    g = self.mcu.gpio[pin]
+                    if level is None:
+                        g.release_input()
+                    else:
+                        g.set_input_value(level)
+                for b in blocks:
+                    if b.next_due_fp <= fp:
+                        self._step_block(b, fp)
+                self.done = d + 1
+                self._renext()
+        finally:
+            self._running -= 1
         self.done = max(self.done, c)
         self.now = self.cyc
+        if self.timed and not self._running:
+            self.arm()
 
     def _step_block(self, b, fp):
         ms = b.machines
@@ -374,7 +438,10 @@ class ExactPio:
         heapq.heappush(self.events, (at, self._seq, pin, level))
         if at < self.next:
             self.next = max(at, self.done)
-            self.proxies[0].stopped = False
+            if not self.timed:
+                self.proxies[0].stopped = False
+            elif not self._running:
+                self.arm()
 
 
 def install(mcu):
