@@ -417,7 +417,7 @@ class Run:
         self._sk_last = now & 0x3FFFFFFF
         self.ticks_left_out += 1
         if app.wdt is not None:
-            app.wdt.feed()
+            app.wdt.feed()  # as the left-out tick would have: a hang resets 1 s after it
         return True
 
     def _sk_end(self, app):
@@ -458,7 +458,7 @@ class Run:
         a = getattr(app, "current", None) if app is not None else None
         t = self._t_ms()
         last = self._last
-        if a is not None:
+        if a is not None and not self._sk_n:  # (ticks left out: the app's state is as it was)
             u = a.ui
             # every 5 ms of device time: compare the raw values, name the screen only on a change
             scr = u.screen

@@ -105,3 +105,28 @@ def test_frame_image_is_the_rgb_of_every_pixel_scaled():
         got.save(a, format="PNG")
         want.save(b, format="PNG")
         assert a.getvalue() == b.getvalue()  # the PNG files are the same bytes
+
+
+def test_frame_png_decodes_to_the_rgb_of_every_pixel_scaled():
+    """The runner's PNG file (a 1-bit palette image, made without PIL) shows exactly the
+    pixels of the RGB image of every pixel scaled: on random frames, an all-dark and an all-lit
+    one, and frames with one lit pixel at the left and right edges (the nibble order)."""
+    from PIL import Image
+
+    rnd = random.Random(9)
+    frames = [_frame(rnd) for _ in range(6)]
+    frames.append([[0] * 128 for _ in range(64)])
+    frames.append([[1] * 128 for _ in range(64)])
+    for x in (0, 1, 126, 127):
+        px = [[0] * 128 for _ in range(64)]
+        px[5][x] = 1
+        frames.append(px)
+    for px in frames:
+        flat = bytes(v for row in px for v in row)
+        data = scenario.frame_png(flat, 128, 64, 4)
+        got = Image.open(io.BytesIO(data))
+        assert got.size == (512, 256) and got.mode == "P"
+        want = Image.frombytes("RGB", (128, 64), b"".join(ON if v else OFF
+                                                          for row in px for v in row))
+        want = want.resize((512, 256), Image.NEAREST)
+        assert got.convert("RGB").tobytes() == want.tobytes()

@@ -569,17 +569,25 @@ class WDT:
         self.world = _world.current()
         self.timeout_ms = timeout
         self._handle = None
+        self._due = 0
         self.feed()
 
     def feed(self):
+        # the expiry is due timeout_ms after the last feed: a feed only moves the due cycle; the
+        # scheduled check, when it comes, waits again for the due cycle if a feed moved it (one
+        # callback per timeout instead of a reschedule per feed: the loop feeds every tick)
         w = self.world
-        if self._handle is not None:
-            self._handle.cancel()
-        self._handle = w.schedule(w.now + w.cycles(self.timeout_ms * 1_000_000), self._expire)
+        self._due = w.now + w.cycles(self.timeout_ms * 1_000_000)
+        if self._handle is None:
+            self._handle = w.schedule(self._due, self._expire, quiet=True)
 
     def _expire(self):
         w = self.world
+        if w.now < self._due:
+            self._handle = w.schedule(self._due, self._expire, quiet=True)
+            return
         self._handle = None
+        w.fired += 1  # (scheduled as quiet: only the real expiry counts as an input)
         w.event("watchdog_reset", timeout_ms=self.timeout_ms)
         w.reset_cause = WDT_RESET
         w.on_reset("watchdog")
