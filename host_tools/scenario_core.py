@@ -727,6 +727,7 @@ class Recorder:
         """Everything world w recorded before cycle `cutoff` (a boot that started at `start`);
         end: the boot ended at that cycle (its last piece: everything left)."""
         b = self.board
+        w.sync()  # (the observer that calls this is a quiet callback: no sync before it)
         if self.sys_hz is None:
             self.sys_hz = w.sys_hz
             if self.vcd is not None and getattr(self.vcd, "sys_hz", 0) is None:

@@ -588,6 +588,7 @@ class WDT:
             return
         self._handle = None
         w.fired += 1  # (scheduled as quiet: only the real expiry counts as an input)
+        w.sync()  # (nor is the PIO synced before a quiet callback: up to the reset now)
         w.event("watchdog_reset", timeout_ms=self.timeout_ms)
         w.reset_cause = WDT_RESET
         w.on_reset("watchdog")

@@ -152,7 +152,9 @@ class World:
         """Call fn() when the clock reaches cycle (clamped to now). Equal cycles fire in the
         order they were scheduled. Returns a Handle (handle.cancel()). quiet: fn changes
         nothing the firmware could read (an observer); every other firing counts in
-        `fired`, which the tick skipping of the scenario runner watches."""
+        `fired`, which the tick skipping of the scenario runner watches. The PIO is synced
+        before a callback fires, except a quiet one (it calls sync() itself if it reads pins
+        or edges)."""
         cycle = int(cycle)
         if cycle < self.now:
             cycle = self.now
@@ -210,7 +212,8 @@ class World:
                 h = q.pop(0)
                 if h.cycle > self.now:
                     self.now = h.cycle
-                    self.sync()
+                    if not h.quiet:  # (a quiet callback syncs itself if it reads the pins)
+                        self.sync()
                 h.fired = True
                 if not h.quiet:
                     self.fired += 1
