@@ -236,7 +236,7 @@ def steady_spec(duration_ms):
     return spec
 
 
-def scenario_run(duration_s, png=True):
+def scenario_run(duration_s, png=True, every_tick=False):
     """The scenario runner (python -m host_tools.scenario, streaming to a temporary folder) in a
     fresh process on a steady session: its own report of wall time, x real time, peak RSS."""
     with tempfile.TemporaryDirectory(prefix="bench-scenario-") as d:
@@ -246,6 +246,8 @@ def scenario_run(duration_s, png=True):
         cmd = [sys.executable, "-m", "host_tools.scenario", path, "--out", os.path.join(d, "out")]
         if not png:
             cmd.append("--no-png")
+        if every_tick:
+            cmd.append("--every-tick")
         r = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
         if r.returncode != 0:
             raise RuntimeError("scenario run failed: %s" % r.stdout)
@@ -284,6 +286,10 @@ MEASURED = [
      " stepped)"),
     ("firmware_sim_x_realtime", "x", "whole firmware, steady 10-minute session, device / wall"),
     ("firmware_sim_wall_s", "s", "wall time of that run (streaming VCD, trace.json, PNGs)"),
+    ("firmware_sim_ticks_left_out_pct", "%", "loop ticks of that run left out as quiet"),
+    ("firmware_sim_x_realtime_every_tick", "x", "the same run with every loop tick run"
+     " (--every-tick)"),
+    ("firmware_sim_30min_wall_s", "s", "wall time of a steady 30-minute session, same outputs"),
     ("peak_rss_mb_10s", "MB", "peak RSS of the scenario runner, 10 s steady session"),
     ("peak_rss_mb_10min", "MB", "... 10-minute steady session"),
     ("peak_rss_mb_4h", "MB", "... 4-hour steady session (--long only)"),
@@ -323,7 +329,7 @@ def main(argv=None):
     long_run = "--long" in argv
     board = "pico"
     m = {}
-    steps = 10 + (1 if long_run else 0)
+    steps = 12 + (1 if long_run else 0)
     n = [0]
 
     def step(what):
@@ -366,6 +372,11 @@ def main(argv=None):
     m["peak_rss_mb_10min"] = r["peak_rss_mb"]
     m["firmware_sim_x_realtime"] = r["x_realtime"]
     m["firmware_sim_wall_s"] = r["wall_s"]
+    m["firmware_sim_ticks_left_out_pct"] = round(100 * r["ticks_left_out"] / 60000, 1)
+    step("scenario runner: the same with every loop tick run")
+    m["firmware_sim_x_realtime_every_tick"] = scenario_run(600, every_tick=True)["x_realtime"]
+    step("scenario runner: 30-minute steady session")
+    m["firmware_sim_30min_wall_s"] = scenario_run(1800)["wall_s"]
     if long_run:
         step("scenario runner: 4-hour steady session (peak RSS)")
         r = scenario_run(4 * 3600)

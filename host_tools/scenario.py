@@ -204,7 +204,7 @@ def contact_sheet(frames, path, cols=6, scale=2, max_frames=60):
 
 # -- run --------------------------------------------------------------------------------------
 
-def run_file(path, out_dir, png=True, board=None, progress=None):
+def run_file(path, out_dir, png=True, board=None, progress=None, skip=True):
     with open(path) as f:
         try:
             spec = json.load(f)
@@ -212,19 +212,20 @@ def run_file(path, out_dir, png=True, board=None, progress=None):
             raise scenario_core.ScenarioError("%s is not valid JSON: %s" % (path, e)) from None
     if board is not None and isinstance(spec, dict):
         spec["board"] = board
-    return run_spec(spec, out_dir, png, progress)
+    return run_spec(spec, out_dir, png, progress, skip)
 
 
-def run_spec(spec, out_dir=None, png=True, progress=None):
+def run_spec(spec, out_dir=None, png=True, progress=None, skip=True):
     """Run a scenario. With out_dir the records stream to disk as the run goes (pins.vcd, one
     PNG per frame) and memory stays bounded whatever the duration; without, the whole record is
-    kept in memory (run.trace: merged_edges and the frames, for tests)."""
+    kept in memory (run.trace: merged_edges and the frames, for tests). skip=False runs every
+    loop tick (the same run, slower: tests/test_sim_skip.py)."""
     from host_tools.sim import flash as flash_mod
 
     scenario_core.validate(spec)
     if out_dir is None:
         run = scenario_core.Run(spec, ocr=ocr, flash_factory=flash_mod.SimFlash,
-                                progress=progress)
+                                progress=progress, skip=skip)
         trace = run.run()
         return run, scenario_core.trace_dict(trace)
     os.makedirs(out_dir, exist_ok=True)
@@ -236,7 +237,8 @@ def run_spec(spec, out_dir=None, png=True, progress=None):
         return scenario_core.Recorder(board, vcd=VcdWriter(vcd_path, names))
 
     run = scenario_core.Run(spec, ocr=frames.ocr, flash_factory=flash_mod.SimFlash,
-                            recorder=recorder, on_frame=frames.add, progress=progress)
+                            recorder=recorder, on_frame=frames.add, progress=progress,
+                            skip=skip)
     trace = run.run()
     run.recorder.finish()
     result = scenario_core.trace_dict(trace)
@@ -382,6 +384,9 @@ def main(argv=None):
     ap.add_argument("scenario", help="scenario JSON file")
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument("--no-png", action="store_true", help="skip OLED PNGs (faster)")
+    ap.add_argument("--every-tick", action="store_true",
+                    help="run every loop tick of the firmware (by default the ticks that would "
+                         "only repeat the last one are left out: the same run, faster)")
     ap.add_argument("--board", choices=["pico", "esp32"], default=None,
                     help="run on this board whatever the file says")
     a = ap.parse_args(argv)
@@ -391,7 +396,7 @@ def main(argv=None):
     prog = Progress()
     try:
         run, result = run_file(a.scenario, a.out, png=not a.no_png, board=a.board,
-                               progress=prog)
+                               progress=prog, skip=not a.every_tick)
     except scenario_core.ScenarioError as e:
         print("scenario: %s" % e, file=sys.stderr)
         return 2
@@ -406,6 +411,7 @@ def main(argv=None):
                       "x_realtime": round(run.duration_ms / 1000 / wall, 1),
                       "peak_rss_mb": round(peak_rss_mb(), 1), "events": len(result["events"]),
                       "screens": len(result["screens"]), "faults": n_faults,
+                      "ticks_left_out": run.ticks_left_out,
                       "pulses": {k: v["pulses"]["pulse_count"]
                                  for k, v in result["channels"].items()}}))
     return 0

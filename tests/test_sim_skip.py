@@ -238,3 +238,21 @@ def test_random_sequences_give_the_same_run_both_ways(seq, start, board):
             "files": {"settings.json": json.dumps({"first_sessions_half": False})}}
     _a, _fast, diff = _compare(spec)
     assert diff == [], "ticks left out changed: %s" % diff
+
+
+@pytest.mark.parametrize("make", [_demo_head, _session_with_resets], ids=["demo", "resets"])
+def test_the_streamed_outputs_are_the_same_bytes_both_ways(make, tmp_path):
+    """The scenario runner's files (python -m host_tools.scenario, and with --every-tick):
+    trace.json, pins.vcd and every OLED PNG are the same bytes."""
+    import os
+
+    spec = make()
+    for name, skip in (("fast", True), ("every_tick", False)):
+        scenario.run_spec(json.loads(json.dumps(spec)), str(tmp_path / name), skip=skip)
+    a, b = tmp_path / "fast", tmp_path / "every_tick"
+    assert (a / "trace.json").read_bytes() == (b / "trace.json").read_bytes()
+    assert (a / "pins.vcd").read_bytes() == (b / "pins.vcd").read_bytes()
+    pngs = sorted(os.listdir(a / "oled"))
+    assert pngs == sorted(os.listdir(b / "oled")) and len(pngs) > 5
+    for f in pngs:
+        assert (a / "oled" / f).read_bytes() == (b / "oled" / f).read_bytes(), f
