@@ -23,29 +23,32 @@ stale entry only makes the packing a little worse, never a test fail or go missi
 
 EST_S = {
     # emulated RP2040 (rp2040py running the real MicroPython images)
-    "test_service_path.py::test_make_logs_on_the_emulated_pico_running_the_app": 80,
-    "test_chip_firmware.py::test_the_make_flash_image_boots_to_the_program_list": 80,  # `runs`
-    "test_service_path.py::test_on_the_emulated_rp2040_a_serviced_unit": 68,
+    "test_chip_firmware.py::test_the_make_flash_image_boots_to_the_program_list": 67,  # `runs`
+    "test_service_path.py::test_make_logs_on_the_emulated_pico_running_the_app": 61,
+    "test_service_path.py::test_on_the_emulated_rp2040_a_serviced_unit": 58,
     "test_chip_firmware.py::test_without_a_display": 19,
     "test_chip_firmware.py::test_virtual_device_takes_mpremote": 3,
     "test_chip_pulse.py::test_train_every_edge_on_its_planned_cycle": 0.5,  # + 3 s boot / version
     "test_chip_pulse.py::test_mutant_old_engine": 3,
     "test_chip_pio_exact.py::": 0.7,
-    # whole firmware on the host simulation
-    "test_firmware_fuzz.py::test_random_buttons_and_faults_never_break_the_safety_rules": 36,
+    # the virtual device and the terminal simulator keep real time (wall seconds, little CPU)
+    "test_service_path.py::test_logs_backup_restore": 10,
+    "test_service_path.py::test_repl_on_a_running_unit": 7.5,
+    "test_service_path.py::test_flash_onto": 4,
+    "test_service_path.py::test_the_virtual_watchdog": 2,
     "test_simulator.py::test_operate_the_unit": 12,
     "test_simulator.py::": 3,
-    "test_service_path.py::test_logs_backup_restore": 12,
-    "test_service_path.py::test_repl_on_a_running_unit": 11,
-    "test_service_path.py::test_flash_onto": 8,
     "test_flash.py::test_real_firmware_boots_on_the_virtual_device": 6,
+    "test_flash.py::": 1,
+    # whole firmware on the host simulation
+    "test_firmware_fuzz.py::test_random_buttons_and_faults_never_break_the_safety_rules": 14.5,
     "test_sim_fastforward.py::test_random_programs_same_edges": 6,
     "test_sim_fastforward.py::test_random": 4,
     "test_emg_scenarios.py::": 1,
     # pulse engines on the host simulation
-    "test_pulse_property.py::test_random_parameter_sequences_pico": 14,
-    "test_pulse_property.py::test_random_parameter_sequences_esp32": 8,
-    "test_pulse_property.py::test_hypothesis_sequences": 3.5,
+    "test_pulse_property.py::test_random_parameter_sequences_pico": 10,
+    "test_pulse_property.py::test_random_parameter_sequences_esp32": 5.6,
+    "test_pulse_property.py::test_hypothesis_sequences": 2,
     "test_pulse_rmt.py::test_loop_clock_stays_anchored": 3,
 }
 LONG_S = 2.0  # a unit at least this long is placed; shorter ones keep pytest's order
