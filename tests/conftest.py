@@ -124,4 +124,7 @@ def pytest_collection_modifyitems(config, items):
     workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
     if workers < 2 or config.getoption("dist", None) != "worksteal":
         return
-    items[:] = arrange(items, workers)
+    order = arrange(items, workers)
+    # a reordering, nothing dropped or doubled
+    assert sorted(map(id, order)) == sorted(map(id, items)), "tests/conftest.py lost a test"
+    items[:] = order
