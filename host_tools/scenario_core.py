@@ -722,6 +722,7 @@ class Recorder:
         self.max_violations = max_violations
         self._mod = pulse_analysis
         self.end_cycle = None
+        self._en_level = 0  # the output enable at the end of the last piece
 
     def piece(self, w, start, cutoff, end=None):
         """Everything world w recorded before cycle `cutoff` (a boot that started at `start`);
@@ -768,11 +769,13 @@ class Recorder:
             self.vcd.add(events)
         # enable record, and the cycles of deliberate stops in this piece
         en = per[self.index[b.OUTPUT_ENABLE]]
+        en_before = self._en_level
         falls = set()
         for c, lv in en:
             self.enabled.append([c * 1000 // self.sys_hz, bool(lv)])
             if not lv:
                 falls.add(c)
+            self._en_level = lv
         for ch in (1, 2):
             cuts = set(falls)
             self._amplitude(w, ch, cutoff, end, cuts)
@@ -781,6 +784,7 @@ class Recorder:
             c = b.CHANNELS[ch]
             ea = per[self.index[c["leg_a"]]]
             eb = per[self.index[c["leg_b"]]]
+            _cuts_while_disabled(cuts, en_before, en, ea, eb)
             an = self.analysers.get(ch)
             if an is None:
                 if not ea and not eb:
@@ -842,6 +846,27 @@ class Recorder:
             self.vcd.end(self.end_cycle)
 
 
+def _cuts_while_disabled(cuts, level, en, ea, eb):
+    """Adds to `cuts` the cycle of every leg edge that falls while the output enable is low
+    (level: the enable before the first entry of `en`, its changes [(cycle, level)]): the
+    bridge is off then and no current flows, so a pulse broken there is a stop, not a broken
+    pulse. (A STOP's interrupt drops the enable and the DACs at once and the loop stops the
+    pulse trains at its next tick, up to a tick later: a pulse the engine plays meanwhile
+    may be cut by that stop.)"""
+    if not ea and not eb:
+        return
+    for edges in (ea, eb):
+        k = 0
+        lv = level
+        n = len(en)
+        for c, _v in edges:
+            while k < n and en[k][0] <= c:
+                lv = en[k][1]
+                k += 1
+            if not lv:
+                cuts.add(c)
+
+
 def trace_dict(trace):
     from host_tools import pulse_analysis
 
@@ -868,10 +893,12 @@ def trace_dict(trace):
                     cuts.add(cyc)
             if end is not None:
                 cuts.add(end)
-        for cyc, lv in merged_edges(trace, b.OUTPUT_ENABLE):
+        en = merged_edges(trace, b.OUTPUT_ENABLE)
+        for cyc, lv in en:
             if not lv:
                 cuts.add(cyc)
         ea, eb = merged_edges(trace, c["leg_a"]), merged_edges(trace, c["leg_b"])
+        _cuts_while_disabled(cuts, 0, en, ea, eb)
         pulses, violations = pulse_analysis.analyse(ea, eb, cut_at=cuts)
         s = pulse_analysis.summary(pulses, w0.sys_hz)
         s["violations"] = [v[1] for v in violations][:10]

@@ -121,3 +121,13 @@ def _shard(k):
 
 for _k in range(SHARDS):
     globals()["test_random_buttons_and_faults_never_break_the_safety_rules_%d" % _k] = _shard(_k)
+
+
+def test_found_by_the_fuzz_a_stop_after_a_stall():
+    """Found by this test (shard 0, shrunk): STOP's interrupt dropped the enable and the DACs at
+    5920.0 ms; the loop, late after a 50 ms stall, stopped the pulse trains at its next tick, 9 ms
+    on, cutting a pulse its engine had started meanwhile with the bridge off. No current flowed
+    (enable low); the analysis now counts a pulse broken while the enable is low as stopped
+    (scenario_core._cuts_while_disabled), and still flags any broken while it is high."""
+    _one_run([(422, ("press", "up", 40)), (687, ("stall_ms", 0, 50)), (41, ("press", "up", 40)),
+              (20, ("press", "stop", 40))], 9)
