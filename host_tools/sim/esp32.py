@@ -47,6 +47,11 @@ PULSE_MAX = 32767
 WRITE_PULSES_NS = 40_000  # model assumption: CPU time of one write_pulses() call
 IWDT_NS = 300_000_000  # rmt_disable busy-waits longer than this trip the interrupt watchdog
 
+# Speed (the same edges either way): a transmission plays its halves with equal neighbours merged,
+# and what it drives between two looks reaches the GPIO bank in one set_levels() call. False:
+# half by half, one set_level() each (tests/test_sim_batched.py compares the two).
+BATCHED = True
+
 WAKEUP_ALL_LOW = False
 WAKEUP_ANY_HIGH = True
 
@@ -205,16 +210,31 @@ class RMT:
         t = tx["t"]
         i = tx["i"]
         div = self.div
-        while t <= cycle and (end is None or t < end):
-            lvl, d = halves[i]
-            g.set_level(self.pin, lvl, t, _gpio.RMT)
-            t += d * div
-            i += 1
-            if i == n:
-                i = 0
-                if not tx["loop"] and end is None:
-                    end = t
-                    tx["end"] = end
+        if BATCHED and not g.listeners and g.irq[self.pin] is None:
+            # the halves up to `cycle` in one GPIO call (nobody to call back between two)
+            run = []
+            while t <= cycle and (end is None or t < end):
+                lvl, d = halves[i]
+                run.append((t, lvl))
+                t += d * div
+                i += 1
+                if i == n:
+                    i = 0
+                    if not tx["loop"] and end is None:
+                        end = t
+                        tx["end"] = end
+            g.set_levels(self.pin, run, _gpio.RMT)
+        else:
+            while t <= cycle and (end is None or t < end):
+                lvl, d = halves[i]
+                g.set_level(self.pin, lvl, t, _gpio.RMT)
+                t += d * div
+                i += 1
+                if i == n:
+                    i = 0
+                    if not tx["loop"] and end is None:
+                        end = t
+                        tx["end"] = end
         tx["t"] = t
         tx["i"] = i
         if end is not None and end <= cycle:
@@ -316,12 +336,18 @@ class RMT:
         if not durs:
             raise ValueError("No pulses")
         halves = []
+        runs = []  # the halves with consecutive equal levels merged (what the pin shows)
         total = 0
         for k in range(len(durs)):
             d = int(durs[k])
             if d < 1 or d > PULSE_MAX:
                 raise ValueError("duration %d outside 1..%d ticks" % (d, PULSE_MAX))
-            halves.append((levels[k], d))
+            lvl = levels[k]
+            halves.append((lvl, d))
+            if runs and runs[-1][0] == lvl:
+                runs[-1] = (lvl, runs[-1][1] + d)
+            else:
+                runs.append((lvl, d))
             total += d
         symbols = (len(halves) + 1) // 2
         loop = self._loop_count
@@ -335,9 +361,11 @@ class RMT:
         w.advance_to(w.now + w.cycles(WRITE_PULSES_NS))
         w.sync()
         start = w.now
-        self._tx = {"halves": halves, "length": total * self.div, "start": start,
-                    "loop": loop != 0, "end": None if loop != 0 else start + total * self.div,
-                    "t": start, "i": 0}
+        # the transmission plays `runs`: a half of the level the pin already has changes nothing
+        # (the same edges as half by half; tests/test_sim_batched.py compares the two)
+        self._tx = {"halves": runs if BATCHED else halves, "length": total * self.div,
+                    "start": start, "loop": loop != 0,
+                    "end": None if loop != 0 else start + total * self.div, "t": start, "i": 0}
         self._run_until(start)
 
 

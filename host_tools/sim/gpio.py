@@ -34,6 +34,8 @@ PULL_DOWN = 2
 IRQ_FALLING = 4
 IRQ_RISING = 8
 
+SET_LEVELS_BATCHED = True  # False: set_levels() is one set_level() per entry (for the tests)
+
 
 class GpioBank:
     def __init__(self, world, n_pins=30):
@@ -202,6 +204,44 @@ class GpioBank:
         self.pio_out[driver][pin] = 1 if level else 0
         if self.func[pin] == driver:
             self._update(pin, cycle)
+
+    def set_levels(self, pin, run, driver):
+        """set_level(pin, level, cycle, driver) for each (cycle, level) of `run` in order, in one
+        call: the same levels, edge record and errors (an RMT channel's output between two looks).
+        A pin with a listener or an IRQ handler, or not driven by `driver` just now, takes one
+        set_level per entry (tests/test_sim_batched.py compares the two)."""
+        if (self.listeners or self.irq[pin] is not None or self.func[pin] != driver
+                or not self.pio_oe[driver][pin] or not SET_LEVELS_BATCHED or not run):
+            for cycle, level in run:
+                self.set_level(pin, level, cycle, driver)
+            return
+        # the pin shows the driver's value (_compute): only the edge record to keep
+        rec = self.edges[pin]
+        old = self.levels[pin]
+        drained = self._drained_to
+        last = rec[-1][0]
+        new = old
+        for cycle, level in run:
+            new = 1 if level else 0
+            if new == old:
+                continue
+            if cycle < last or cycle < drained:
+                self.levels[pin] = new
+                self.pio_out[driver][pin] = new
+                raise ValueError(
+                    "non-causal edge on pin %d at cycle %d (last %d)" % (pin, cycle, last))
+            if last == cycle:
+                if len(rec) > 1 and rec[-2][1] == new:
+                    rec.pop()  # zero-width glitch: drop it
+                    last = rec[-1][0]
+                else:
+                    rec[-1] = (cycle, new)
+            else:
+                rec.append((cycle, new))
+                last = cycle
+            old = new
+        self.levels[pin] = old
+        self.pio_out[driver][pin] = new
 
     def set_dir(self, pin, output, cycle=None, driver=PIO0):
         """A PIO block sets its pindir for pin at cycle."""
