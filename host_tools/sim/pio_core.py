@@ -102,14 +102,17 @@ _DECODED = {}
 
 def _periods(lst, off, P, k):
     """k whole periods of one pin's edges, [(cyc + off + q * P, lvl) for q in range(k) for cyc,
-    lvl in lst], built a column at a time by zip/range (the orbit's bulk write; 1.7-3x faster
-    than that comprehension on CPython; tests/test_sim_batched.py compares the two)."""
-    # (zip without strict=: MicroPython has none; every column is k long)
-    cols = [zip(range(cyc + off, cyc + off + k * P, P), [lvl] * k)  # noqa: B905
-            for cyc, lvl in lst]
-    if len(cols) == 1:
-        return cols[0]
-    return [e for row in zip(*cols) for e in row]  # noqa: B905
+    lvl in lst], made by C loops (the orbit's bulk write; 1.6-2.3x faster than that comprehension
+    on CPython; tests/test_sim_batched.py compares the two): each edge's cycles as a range, merged
+    by a sort into time order, which is that order because the orbit writes whole periods only
+    when a pin's changes in one period are strictly increasing and span less than P."""
+    times = []
+    for cyc, _ in lst:
+        times.extend(range(cyc + off, cyc + off + k * P, P))
+    if len(lst) > 1:
+        times.sort()
+    # (zip without strict=: MicroPython has none; both are k * len(lst) long)
+    return zip(times, [lvl for _, lvl in lst] * k)  # noqa: B905
 
 
 def _rotl(v, n):
