@@ -51,12 +51,36 @@ def test_pio_decode_cache_gives_the_same_edges(monkeypatch):
 
 
 def test_check_sequence_memo_finds_the_same_problems(monkeypatch):
-    # the kept mutants' engine faults and the random sequences, both ways
-    monkeypatch.setattr(pulse_harness, "CHECK_MEMO", False)
-    slow = _play("pico", 300, 5)
-    monkeypatch.setattr(pulse_harness, "CHECK_MEMO", True)
-    fast = _play("pico", 300, 5)
-    assert fast == slow
+    """The recorded trains of random sequences, as played and with a defect each (a pulse
+    dropped, one moved by a cycle, the train cut short), checked both ways."""
+    calls = []
+    real = pulse_harness.check_sequence
+
+    def recording(pulses, plans, set_at, t_start, t_stop, switch_extra=0):
+        calls.append((pulses, plans, set_at, t_start, t_stop, switch_extra))
+        return real(pulses, plans, set_at, t_start, t_stop, switch_extra)
+
+    monkeypatch.setattr(pulse_harness, "check_sequence", recording)
+    _play("pico", 300, 5)
+    monkeypatch.setattr(pulse_harness, "check_sequence", real)
+    rnd = Rng(9)
+    cases = []
+    for pulses, plans, set_at, t0, t1, extra in calls:
+        cases.append((pulses, plans, set_at, t0, t1, extra))
+        if len(pulses) > 3:
+            k = rnd.randint(1, len(pulses) - 2)
+            moved = list(pulses)
+            p = moved[k]
+            moved[k] = type(p)(p.start + 1, p.first_leg, p.phase1, p.gap, p.phase2)
+            cases.append((pulses[:k] + pulses[k + 1:], plans, set_at, t0, t1, extra))
+            cases.append((moved, plans, set_at, t0, t1, extra))
+            cases.append((pulses[:k], plans, set_at, t0, t1, extra))
+    found = {}
+    for memo in (False, True):
+        monkeypatch.setattr(pulse_harness, "CHECK_MEMO", memo)
+        found[memo] = [pulse_harness.check_sequence(*c) for c in cases]
+    assert found[True] == found[False]
+    assert sum(1 for f in found[True] if f) > 100  # the defects were seen
 
 
 def test_check_sequence_memo_sees_a_same_shape_update():
@@ -88,6 +112,14 @@ def test_check_sequence_memo_sees_a_same_shape_update():
     set_at = [0, 100 + 5 * P0 + 10]  # the update set after the 6th pulse
     stop = starts[-1] + P1
     assert pulse_harness.check_sequence(pulses, plans, set_at, 0, stop) == []
+    # an engine with a longer rest at a switch (switch_extra, the ESP32's): one spacing of
+    # P0 + 3 is the switch to the update, a second one fits neither plan (the step after the
+    # switch starts from another reach than the switch itself, with the same spacing and shape)
+    starts = [100 + k * P0 for k in range(6)]
+    starts += [starts[-1] + (P0 + 3), starts[-1] + 2 * (P0 + 3)]
+    problems = pulse_harness.check_sequence([P(s) for s in starts], plans, [0, 100 + 4 * P0], 0,
+                                            starts[-1] + 10, switch_extra=10)
+    assert len(problems) == 1 and "pulse 7" in problems[0], problems
 
 
 # -- GpioBank.set_levels against set_level, entry by entry ------------------------------------
