@@ -48,6 +48,7 @@
 from array import array
 
 from host_tools.sim import pio_core
+from host_tools.sim import world as _world
 
 _PROG_DATA = 0
 _PROG_OFFSET_PIO0 = 1
@@ -76,9 +77,7 @@ class PIOASMError(Exception):
 
 
 def _current_world():
-    from host_tools.sim import world
-
-    return world.current()
+    return _world.current()
 
 
 # ---------------------------------------------------------------------------------------------
