@@ -46,9 +46,9 @@ EST_S = {
     "test_sim_fastforward.py::test_random": 4,
     "test_emg_scenarios.py::": 1,
     # pulse engines on the host simulation
-    "test_pulse_property.py::test_random_parameter_sequences_pico": 10,
-    "test_pulse_property.py::test_random_parameter_sequences_esp32": 5.6,
-    "test_pulse_property.py::test_hypothesis_sequences": 2,
+    "test_pulse_property.py::test_random_parameter_sequences_pico": 7.6,
+    "test_pulse_property.py::test_random_parameter_sequences_esp32": 2.5,
+    "test_pulse_property.py::test_hypothesis_sequences": 1,
     "test_pulse_rmt.py::test_loop_clock_stays_anchored": 3,
 }
 LONG_S = 2.0  # a unit at least this long is placed; shorter ones keep pytest's order
