@@ -2,8 +2,8 @@
 chip, found from outside by sampling the CPU's program counter (nothing added to the firmware:
 the timing stays exactly that of the unmodified run).
 
-    python -m host_tools.emuchip.gc_trace                    # the scenario of tests/test_chip_firmware.py
-    python -m host_tools.emuchip.gc_trace FILE.json          # a scenario JSON (host format)
+    python -m host_tools.emuchip.gc_trace                # the scenario of test_chip_firmware.py
+    python -m host_tools.emuchip.gc_trace FILE.json      # a scenario JSON (host format)
         [--root DIR]      the device files of another checkout (e.g. a git worktree)
         [--version V]     the MicroPython image (default: image.DEFAULT_VERSION)
         [--json OUT]      the result (collections, frames, enable record) as JSON
