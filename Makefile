@@ -32,14 +32,15 @@ mpy-cross: $(STAMP)
 test: $(STAMP) mpy-cross
 	@$(MAKE) --no-print-directory -j3 --output-sync=target lint test-cpython test-micropython
 
-# pytest-xdist (pinned): JOBS workers. Default 3 on the project's 2-core machines: about a minute
-# of the suite's worker time is spent waiting on things that keep real time (the virtual device,
-# the terminal simulator), and the third worker computes meanwhile; `make test JOBS=auto` uses one
-# worker per core. worksteal: an idle worker takes queued tests from a busy one; tests/conftest.py
-# puts the long tests first, spread over the workers, so the run does not end with one core idle
-# behind a long test. pytest's last line and mp_run's wall-time line before its own last line
-# give each part's wall time.
-JOBS    ?= 3
+# pytest-xdist (pinned): JOBS workers, one per core of the project's 2-core machines (`make test
+# JOBS=auto` uses every core). Measured on clean clones (CI=true .ci/run, docs/performance.md):
+# 2 workers 5 min 12 s, 3 workers 5 min 19 s and 5 min 29 s (the third worker was meant to compute
+# while another waits on a test that keeps real time, but it also slows the emulated-chip tests
+# that set the critical path). worksteal: an idle worker takes queued tests from a busy one;
+# tests/conftest.py puts the long tests first, spread over the workers, so the run does not end
+# with one core idle behind a long test. pytest's last line and mp_run's wall-time line before
+# its own last line give each part's wall time.
+JOBS    ?= 2
 PYTEST  := $(PYTHON) -m pytest -q -n $(JOBS) --dist worksteal --durations=10
 # Bytecode caches on: every scenario test imports the firmware afresh (a new boot), and without
 # __pycache__ each import compiles every module from source again (nearly half the CPU time of
