@@ -350,11 +350,14 @@ class ADC:
             raise ValueError("invalid ADC pin")
 
     def read_volts(self):
-        w = self.world
-        src = w.adc_source.get(self.pin)
+        return self.volts_at(self.world.now)
+
+    def volts_at(self, cycle):
+        """The input's voltage at cycle (its source then; no side effect)."""
+        src = self.world.adc_source.get(self.pin)
         if src is None:
             return TEMP_SENSOR_VOLTS if self.pin == 4 else 0.0
-        return src(w.now)
+        return src(cycle)
 
     def atten(self, atten):
         self._atten = atten
@@ -376,13 +379,7 @@ class ADC:
 
     def u16_at(self, cycle):
         """What read_u16() gives at cycle (the source's value then; no side effect)."""
-        w = self.world
-        src = w.adc_source.get(self.pin)
-        if src is None:
-            v = TEMP_SENSOR_VOLTS if self.pin == 4 else 0.0
-        else:
-            v = src(cycle)
-        raw = int(v * 4095 / self._full_scale() + 0.5)
+        raw = int(self.volts_at(cycle) * 4095 / self._full_scale() + 0.5)
         if raw < 0:
             raw = 0
         elif raw > 4095:
@@ -391,12 +388,7 @@ class ADC:
 
     def uv_at(self, cycle):
         """What read_uv() gives at cycle (no side effect)."""
-        w = self.world
-        src = w.adc_source.get(self.pin)
-        if src is None:
-            v = TEMP_SENSOR_VOLTS if self.pin == 4 else 0.0
-        else:
-            v = src(cycle)
+        v = self.volts_at(cycle)
         fs = self._full_scale()
         v = 0.0 if v < 0 else (fs if v > fs else v)
         return int(v * 1_000_000 + 0.5)
