@@ -334,28 +334,7 @@ class PioSystem:
                 if sm.sleep & WAKE_PIN:
                     sm.wake(self.synced)
                     sm.block.ffh = None  # a look from outside the group: start over
-        while True:
-            if self.runnable_dirty:
-                self._rebuild()
-            self.resched = False
-            best = None
-            bk = _INF
-            sk = _INF
-            for sm in self.runnable:
-                k = sm.t * 8 + sm.gidx
-                if k < bk:
-                    sk = bk
-                    bk = k
-                    best = sm
-                elif k < sk:
-                    sk = k
-            if best is None or best.t >= c:
-                break
-            best.run(sk, c)
-            if self.cp is not None:
-                sm = self.cp
-                self.cp = None
-                self._ff_checkpoint(sm, c)
+        self._step_to(c, True)
         if self._orbits:
             for b in self.blocks:
                 o = b.orbit
@@ -781,8 +760,10 @@ class PioSystem:
             gpio.pio_out[drv][:] = saved[8]
             gpio.pio_oe[drv][:] = saved[9]
 
-    def _step_to(self, c):
-        """Step every runnable machine up to cycle c, no checkpoints (a materialisation)."""
+    def _step_to(self, c, checkpoints=False):
+        """Step every runnable machine up to cycle c, always the one with the smallest local
+        time; checkpoints: the fast-forward's checkpoint when an anchor comes back to its wrap
+        target (off: a materialisation)."""
         while True:
             if self.runnable_dirty:
                 self._rebuild()
@@ -801,7 +782,11 @@ class PioSystem:
             if best is None or best.t >= c:
                 break
             best.run(sk, c)
-            self.cp = None
+            sm = self.cp
+            if sm is not None:
+                self.cp = None
+                if checkpoints:
+                    self._ff_checkpoint(sm, c)
 
 
 class _Orbit:
