@@ -13,7 +13,6 @@
 # (friendly REPL line: expression values are printed), "D" dump the world state now.
 # Output goes to stdout (fd 1) as it happens; the end of every command (and of the boot) is
 # marked as the raw REPL marks it: \x04, the error text (a traceback, may be empty), \x04.
-import gc
 import io
 import json
 import os
@@ -437,7 +436,9 @@ def run(src, name, mode, report_errors_as_output):
         if report_errors_as_output:
             _w(err)
             err = ""
-    gc.collect()
+    # (no gc.collect() here: a ctrl-C from the host arrives as SIGINT at any moment, and one that
+    # lands inside gc.collect() leaves the unix port's heap locked - the next allocation raised
+    # "MemoryError: heap is locked" and the device restarted under a tool in the raw REPL)
     return err
 
 
