@@ -186,9 +186,57 @@ def forget_device_modules():
                 break
 
 
+_code_cache = {}  # (file, mtime_ns, size) -> code object of a device module (CPython)
+_code_finder = []  # the finder that fills it, once installed
+_code_dirs = []  # folders whose modules it caches (the device folders)
+
+
+def _cache_code():
+    """CPython: device modules' compiled code is kept in memory between loads (a new boot of the
+    firmware imports 25 modules again). Each load still executes every module body afresh into
+    a new module object, so no state carries over; only reading, unmarshalling (or compiling)
+    the same file is left out. A file changed on disk (mtime or size) is read again. Installed
+    just before the path finder, so finders put ahead of it (tests/device_path.py) still see
+    every import first."""
+    if _IS_MPY or _code_finder:
+        return
+    import importlib.machinery as _mach
+    import os as _os
+
+    if not _code_dirs:
+        _code_dirs.extend(_repo_root() + d for d in _DEVICE_DIRS)
+
+    class _CachedLoader(_mach.SourceFileLoader):
+        def get_code(self, fullname):
+            st = _os.stat(self.path)
+            key = (self.path, st.st_mtime_ns, st.st_size)
+            code = _code_cache.get(key)
+            if code is None:
+                code = super().get_code(fullname)
+                _code_cache[key] = code
+            return code
+
+    class _CachedFinder:
+        @classmethod
+        def find_spec(cls, name, path=None, target=None):
+            spec = _mach.PathFinder.find_spec(name, path, target)
+            if spec is None or type(spec.loader) is not _mach.SourceFileLoader:
+                return spec
+            origin = spec.origin or ""
+            if origin.startswith(tuple(_code_dirs)):
+                spec.loader = _CachedLoader(spec.loader.name, spec.loader.path)
+            return spec
+
+    mp = sys.meta_path
+    i = mp.index(_mach.PathFinder) if _mach.PathFinder in mp else len(mp)
+    mp.insert(i, _CachedFinder)
+    _code_finder.append(_CachedFinder)
+
+
 def load(modname, paths=("firmware", "lib", "."), w=None):
     """Import device module modname freshly with the stand-ins installed; returns the module.
     Modules imported by the previous load() are dropped first (fresh state every call)."""
+    _cache_code()
     forget_device_modules()
     if modname in sys.modules:
         del sys.modules[modname]

@@ -1,0 +1,66 @@
+"""host_tools.sim.install keeps device modules' compiled code between loads (CPython): every
+load() must still give fresh module objects with fresh state, run the module body again, and read
+a file again once it changed on disk."""
+import sys
+
+import pytest
+
+from host_tools.sim import install
+
+
+def test_each_load_is_a_fresh_module_with_the_same_code():
+    install.board_world("pico")
+    m1 = install.load("pulse_plan")
+    m1.sentinel_left_by_a_previous_boot = True
+    m2 = install.load("pulse_plan")
+    assert m2 is not m1
+    assert not hasattr(m2, "sentinel_left_by_a_previous_boot")
+    # the functions are new objects over the one cached code object
+    f1 = [v for v in vars(m1).values()
+          if type(v).__name__ == "function" and v.__module__ == "pulse_plan"]
+    assert f1
+    for f in f1:
+        g = getattr(m2, f.__name__)
+        assert g is not f and g.__code__ is f.__code__
+        assert g.__globals__ is vars(m2)
+
+
+@pytest.fixture
+def device_dir(tmp_path, monkeypatch):
+    """A folder treated like firmware/: on sys.path, its modules' code cached (load() forgets
+    the modules it imported itself)."""
+    d = str(tmp_path) + "/"
+    install.board_world("pico")
+    install.load("pulse_plan")  # the finder installed
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(install, "_code_dirs", install._code_dirs + [d])
+    yield tmp_path
+    sys.modules.pop("h11_probe", None)
+
+
+def test_module_body_runs_at_every_load(device_dir):
+    (device_dir / "h11_probe.py").write_text(
+        "import sys\ncount = []\nsys.h11_probe_runs = getattr(sys, 'h11_probe_runs', 0) + 1\n")
+    sys.h11_probe_runs = 0
+    try:
+        a = install.load("h11_probe")
+        a.count.append(1)
+        b = install.load("h11_probe")
+        assert b.count == [] and sys.h11_probe_runs == 2
+        assert type(b.__spec__.loader).__name__ == "_CachedLoader"  # the cache is in use
+    finally:
+        del sys.h11_probe_runs
+
+
+def test_a_changed_file_is_read_again(device_dir):
+    f = device_dir / "h11_probe.py"
+    f.write_text("VALUE = 1\n")
+    assert install.load("h11_probe").VALUE == 1
+    f.write_text("VALUE = 22\n")  # another size
+    assert install.load("h11_probe").VALUE == 22
+    st = f.stat()
+    f.write_text("VALUE = 33\n")  # the same size, a later time
+    import os
+
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert install.load("h11_probe").VALUE == 33
