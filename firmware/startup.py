@@ -1,4 +1,9 @@
-# Boot. Safe state first, then either safe mode (BACK held at power-on: the app does not start and
+# The boot sequence, run by main.py (`import startup; startup.main()`). It lives here, not in
+# main.py, because MicroPython compiles /main.py from source at every boot (182 ms of the
+# RP2040's boot for this file, measured on the emulated chip: docs/performance.md) while make
+# flash installs this module compiled (.mpy) like every other one.
+#
+# Safe state first, then either safe mode (BACK held at power-on: the app does not start and
 # the REPL stays free) or the app. Any uncaught exception: output off first, then the traceback to
 # the serial console and /crash.log, then the error screen (SAFETY rule 11).
 #
@@ -214,6 +219,3 @@ def main():
         app.show_error(a.display if a is not None else None, e)
         _wait_for_restart(board, a)
     return a
-
-
-main()

@@ -96,13 +96,15 @@ def find_port(ports=None):
 # Run right after entering the raw REPL (no soft reset: a soft reset stops the timers but not a
 # chip's watchdog, so the unit would reset ~1 s later, half way through a copy). The ctrl-C that
 # mpremote sends to enter the raw REPL has stopped the app; firmware with the service path
-# (firmware/main.py) has turned the output off and feeds its watchdog from a timer. Firmware from
-# before that (the app module loaded, no SERVICE_MODE) gets the same from here: output off
-# through the supervisor, its watchdog fed by a timer, until the reset at the end.
+# (firmware/startup.py, SERVICE_MODE in its module; in main.py's globals, i.e. the REPL's, before
+# the boot sequence moved there) has turned the output off and feeds its watchdog from a timer.
+# Firmware from before that (the app module loaded, no SERVICE_MODE) gets the same from here:
+# output off through the supervisor, its watchdog fed by a timer, until the reset at the end.
 SERVICE_CODE = """import sys
 _a = sys.modules.get('app')
 _c = getattr(_a, 'current', None) if _a is not None else None
-_s = bool(globals().get('SERVICE_MODE'))
+_m = sys.modules.get('startup')
+_s = bool(getattr(_m, 'SERVICE_MODE', False) or globals().get('SERVICE_MODE'))
 _h = False
 if _c is not None and not _s:
     try:

@@ -314,7 +314,7 @@ def test_on_the_emulated_rp2040_a_serviced_unit_stays_up_with_its_real_watchdog(
                 break
         assert ocr(b.oled.pixels())[0] == "Programs"
         c0 = chip.cycles
-        service = chip.exec("print(globals().get('SERVICE_MODE'))").strip()
+        service = chip.exec("import sys; print(sys.modules['startup'].SERVICE_MODE)").strip()
         chip.run(ms=1500)  # the app's watchdog would have fired 1 s after its last feed
         assert b.resets == []
         assert service == "True"
