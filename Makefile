@@ -8,7 +8,7 @@ STAMP   := $(VENV)/.installed
 DEVICE_DIRS := firmware lib board_config
 OUT     ?= out
 
-.PHONY: all venv test test-long test-cpython test-micropython mpy-cross lint capture bench clean demo docs-images sim flash repl logs backup restore virtual-device virtual-device-unix
+.PHONY: all venv test test-long test-cpython test-cpython-cpu test-cpython-realtime test-micropython mpy-cross lint capture bench clean demo docs-images sim flash repl logs backup restore virtual-device virtual-device-unix
 
 all: test
 
@@ -25,12 +25,14 @@ venv: $(STAMP)
 mpy-cross: $(STAMP)
 	$(PYTHON) -m host_tools.build --check
 
-# lint, the pytest suite and the unix-port suite run side by side (make -j3): lint and the unix
-# port take about 30 s of wall time but little CPU, which the pytest workers use meanwhile. Each
-# part's output is printed in one piece when it ends (--output-sync); the exit status is non-zero
-# when any part fails. `make lint test-cpython test-micropython` runs them one after another.
+# lint, the pytest suite (in two processes, below) and the unix-port suite run side by side
+# (make -j4): lint and the unix port take about 30 s of wall time but little CPU, which the pytest
+# workers use meanwhile. Each part's output is printed in one piece when it ends (--output-sync);
+# the exit status is non-zero when any part fails. `make lint test-cpython test-micropython` runs
+# them one after another.
 test: $(STAMP) mpy-cross
-	@$(MAKE) --no-print-directory -j3 --output-sync=target lint test-cpython test-micropython
+	@$(MAKE) --no-print-directory -j4 --output-sync=target lint test-cpython-cpu \
+		test-cpython-realtime test-micropython
 
 # pytest-xdist (pinned): JOBS workers, one per core of the project's 2-core machines (`make test
 # JOBS=auto` uses every core). Measured on clean clones (CI=true .ci/run, docs/performance.md):
@@ -45,9 +47,16 @@ PYTEST  := $(PYTHON) -m pytest -q -n $(JOBS) --dist worksteal --durations=10
 # Bytecode caches on: every scenario test imports the firmware afresh (a new boot), and without
 # __pycache__ each import compiles every module from source again (nearly half the CPU time of
 # the whole-firmware fuzz test). An empty value is "not set" for Python.
-test-cpython test-long: export PYTHONDONTWRITEBYTECODE =
+test-cpython test-cpython-cpu test-cpython-realtime test-long: export PYTHONDONTWRITEBYTECODE =
+# The whole pytest suite: the tests that keep real time (marker `realtime`, tests/conftest.py:
+# the virtual device and the terminal simulator, which mostly wait) in one process of their own,
+# the rest on the xdist workers, so no worker sits waiting on the clock while the other computes.
 test-cpython: $(STAMP)
-	$(PYTEST) tests
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-cpython-cpu test-cpython-realtime
+test-cpython-cpu: $(STAMP)
+	$(PYTEST) -m "not realtime" tests
+test-cpython-realtime: $(STAMP)
+	$(PYTHON) -m pytest -q -p no:xdist -m realtime --durations=5 tests
 
 # The same suite with ten times the random sequences (pulse engines, firmware fuzz, hypothesis).
 test-long: $(STAMP) mpy-cross

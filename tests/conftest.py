@@ -15,11 +15,19 @@ the fixture is still set up once, on one worker. The order depends only on the c
 the worker count: every worker computes the same order, as xdist requires. Without xdist (or with
 one worker, or another --dist mode) pytest's order is left alone.
 
+Tests that keep real time (REALTIME below: the virtual device and the terminal simulator run at
+the speed of the clock on the wall, so such a test mostly waits) get the marker `realtime`.
+`make test` runs them in a process of their own beside the xdist workers (`-m realtime`; the
+workers take `-m "not realtime"`), so their waiting no longer holds a worker, and a core, idle:
+about 46 s of the 2 workers' time (measured with a per-test CPU/wall hook, docs/performance.md
+"Test time"). Every test still runs in exactly one of the two processes.
+
 EST_S: estimated seconds per test (setup + call), by "file::function" prefix, from
 `.venv/bin/python -m pytest -q -n 0 --durations=0 tests/<file>` run one file at a time (docs/
 performance.md "Test time" gives the figures and the date). A test not listed counts as short; a
 stale entry only makes the packing a little worse, never a test fail or go missing.
 """
+import pytest
 
 EST_S = {
     # emulated RP2040 (rp2040py running the real MicroPython images)
@@ -51,6 +59,16 @@ EST_S = {
     "test_pulse_property.py::test_hypothesis_sequences": 1,
     "test_pulse_rmt.py::test_loop_clock_stays_anchored": 3,
 }
+# wall seconds spent waiting (wall - CPU, each measured alone) in brackets
+REALTIME = (
+    "test_service_path.py::test_logs_backup_restore_of_a_running_unit",  # 10.6
+    "test_service_path.py::test_repl_on_a_running_unit",  # 8.6
+    "test_service_path.py::test_flash_onto_a_",  # 3.0 + 2.9
+    "test_service_path.py::test_the_virtual_watchdog",  # 1.6
+    "test_simulator.py::",  # 5.0 operate, 3.6 queue, 1.6-2.0 for four more
+    "test_flash.py::",  # 1.4 real firmware on the virtual device, 0.5 end to end, ...
+    "test_virtual_device.py::",  # 1.1 pins, 0.6 friendly REPL
+)
 LONG_S = 2.0  # a unit at least this long is placed; shorter ones keep pytest's order
 SHARED_SCOPES = ("module", "class")
 
@@ -118,6 +136,17 @@ def arrange(items, workers):
         out += chunk
         left -= len(chunk)
     return out + short
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "realtime: keeps real time, mostly waits (REALTIME in "
+                            "tests/conftest.py; make test runs these in a process of their own)")
+
+
+def pytest_itemcollected(item):
+    name = item.nodeid.split("[", 1)[0].rsplit("/", 1)[-1]
+    if name.startswith(REALTIME):
+        item.add_marker(pytest.mark.realtime)
 
 
 def pytest_collection_modifyitems(config, items):
