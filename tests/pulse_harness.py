@@ -136,40 +136,71 @@ def _fits(diff, plans, j, j2, switch_extra):
     return silent * lo <= diff <= silent * hi + switch_extra
 
 
+class PulseList:
+    """The pulses of pulse_analysis.analyse_columns() as a read-only list of Pulse records, made
+    on demand (len, [k], slices, iteration); check_sequence reads the columns (.cols) directly."""
+
+    def __init__(self, cols):
+        self.cols = cols
+
+    def __len__(self):
+        return len(self.cols[0])
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return list(self)[k]
+        c = self.cols
+        return pulse_analysis.Pulse(c[0][k], c[1][k], c[2][k], c[3][k], c[4][k])
+
+    def __iter__(self):
+        c = self.cols
+        for k in range(len(c[0])):
+            yield pulse_analysis.Pulse(c[0][k], c[1][k], c[2][k], c[3][k], c[4][k])
+
+
 def check_sequence(pulses, plans, set_at, t_start, t_stop, switch_extra=0):
     """What a user would see on a scope, against what was asked: every pulse has the shape of a
     plan, plans take effect in order and never before they were set, consecutive pulses are
     exactly one period of their plan apart (the burst's silent span across a burst; at a switch
     the engine's documented extra rest), the train starts within one period of start(), leaves
     no hole before stop(), and an update that stayed the newest long enough was played. A stalled
-    engine or a dropped update fails here."""
+    engine or a dropped update fails here. `pulses`: Pulse records (anything with start, phase1
+    and gap) or a PulseList."""
     problems = []
     shapes = [(p.phase_cycles, p.gap_cycles) for p in plans]
-    if not pulses:
+    if not len(pulses):
         if t_stop - t_start > span_cycles(plans[0]) + LEAD_CYCLES:
             problems.append("no pulse in %d cycles after start()" % (t_stop - t_start))
         return problems
+    cols = getattr(pulses, "cols", None)
+    if cols is not None:
+        starts = cols[0]
+        p1s = cols[2]
+        gaps = cols[3]
+    else:
+        starts = [p.start for p in pulses]
+        p1s = [p.phase1 for p in pulses]
+        gaps = [p.gap for p in pulses]
     # the plans each pulse can have been played with (in order, never before set)
     reach = set(j for j in range(len(plans))
-                if shapes[j] == (pulses[0].phase1, pulses[0].gap) and set_at[j] <= pulses[0].start)
+                if shapes[j] == (p1s[0], gaps[0]) and set_at[j] <= starts[0])
     if not reach:
         problems.append("first pulse %r fits no plan set before it" % (pulses[0],))
         return problems
-    if pulses[0].start - t_start > span_cycles(plans[0]) + LEAD_CYCLES:
-        problems.append("first pulse %d cycles after start()" % (pulses[0].start - t_start))
+    if starts[0] - t_start > span_cycles(plans[0]) + LEAD_CYCLES:
+        problems.append("first pulse %d cycles after start()" % (starts[0] - t_start))
     played = set(reach)
     # A steady train repeats one step (same reach, shape and spacing) thousands of times; the
     # step's answer is the same whenever no plan of that shape was left out for being set after
     # the pulse (set_at only moves past pulses as the train goes on), so it is kept (`memo`:
     # the last step's inputs and answer; CHECK_MEMO = False works every step out).
     memo = None
-    prev = pulses[0].start
-    for k in range(1, len(pulses)):
-        p = pulses[k]
-        start = p.start
+    prev = starts[0]
+    for k in range(1, len(starts)):
+        start = starts[k]
         diff = start - prev
         prev = start
-        shape = (p.phase1, p.gap)
+        shape = (p1s[k], gaps[k])
         if memo is not None and memo[0] == diff and memo[1] == shape and memo[2] == reach:
             nxt = memo[3]
         else:
@@ -188,11 +219,11 @@ def check_sequence(pulses, plans, set_at, t_start, t_stop, switch_extra=0):
             memo = (diff, shape, reach, nxt) if early and CHECK_MEMO else None
         if not nxt:
             problems.append("pulse %d (%r) %d cycles after the previous one fits no plan in order"
-                            % (k, p, diff))
+                            % (k, pulses[k], diff))
             return problems
         reach = nxt
         played |= nxt
-    last = pulses[-1].start
+    last = starts[-1]
     # the next pulse was due one span after the last one (a pulse still running at stop() is
     # cut and not counted, so allow for one pulse length too)
     late = plans[min(reach):]
@@ -270,13 +301,17 @@ def run_sequence(rig, seq, max_wait_periods=3):
     # let an engine that finishes its loop unseen after stop (the ESP32 RMT) get idle, so the
     # next sequence on this rig starts from a quiet channel
     rig.run_cycles(max(loop_cycles(p) for p in plans) + LEAD_CYCLES)
-    pulses, violations = pulse_analysis.analyse(edges_since(ea, ma), edges_since(eb, mb),
-                                                cut_at=t_stop)
+    cols, violations = pulse_analysis.analyse_columns(edges_since(ea, ma), edges_since(eb, mb),
+                                                      cut_at=t_stop)
+    pulses = PulseList(cols)
     problems = [v[1] for v in violations]
     shapes = set((p.phase_cycles, p.gap_cycles) for p in plans)
-    for p in pulses:
-        if (p.phase1, p.gap) not in shapes:
-            problems.append("pulse %r matches no request" % (p,))
+    p1s = cols[2]
+    gaps = cols[3]
+    if not set(zip(p1s, gaps)) <= shapes:  # noqa: B905 (MicroPython: no strict=; equal lengths)
+        for k in range(len(p1s)):
+            if (p1s[k], gaps[k]) not in shapes:
+                problems.append("pulse %r matches no request" % (pulses[k],))
     if not problems:
         problems = check_sequence(pulses, plans, set_at, t_start, t_stop, switch_extra(rig))
     return problems, len(pulses)

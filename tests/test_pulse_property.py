@@ -161,3 +161,21 @@ def test_mutant_service_dropping_updates_is_caught():
     ch.service = dropping_service
     problems, _ = run_sequence(rig, _SEQ_WITH_UPDATES)
     assert any("never took effect" in p or "fits no plan" in p for p in problems), problems
+
+
+def test_mutant_pulse_of_another_shape_is_caught():
+    """An engine that plays a phase 2 cycles longer than the plan it reports: every pulse matches
+    no request (run_sequence's shape check, before check_sequence)."""
+    rig = Rig("pico")
+    ch = rig.channel(1)
+    real_set = ch.set
+
+    def set_reporting_a_shorter_phase(**kw):
+        p = real_set(**kw)
+        return type(p)(p.sys_hz, p.phase_cycles - 2, p.gap_cycles, p.period_cycles,
+                       p.burst_count, p.burst_slots, p.alternate)
+
+    ch.set = set_reporting_a_shorter_phase
+    problems, n = run_sequence(rig, {"first": _STEADY, "updates": [], "tail": 1.0})
+    assert n > 5
+    assert len(problems) == n and all("matches no request" in p for p in problems), problems
