@@ -128,13 +128,20 @@ class SSD1306Model:
         single = False
         is_data = False
         had_data = False
-        for b in data:
+        n = len(data)
+        i = 0
+        while i < n:
+            b = data[i]
+            i += 1
             if expect_control:
                 single = bool(b & 0x80)
                 is_data = bool(b & 0x40)
                 if b & 0x3F:
                     raise ValueError("SSD1306: control byte 0x%02x has low bits set" % b)
                 expect_control = False
+                if FAST and is_data and not single and i < n and self._page_block(data, i):
+                    had_data = True  # (Co = 0: every byte after this one is data)
+                    break
                 continue
             if is_data:
                 self._data(b)
@@ -172,6 +179,30 @@ class SSD1306Model:
                 self.page = self.page_start if self.page >= self.page_end else self.page + 1
             else:
                 self.col += take
+
+    def _page_block(self, data, i):
+        """data[i:] (all data) in page addressing, a window row at a time, when the column
+        pointer is inside the column window: the RAM and pointers _data() byte by byte would
+        leave (FAST; lib/ssd1306.py sends each page this way). False: not that case, nothing
+        written."""
+        if not (self.mode == PAGE and self.col_start <= self.col <= self.col_end < WIDTH
+                and self.page < 8):
+            return False
+        ram = self.ram
+        n = len(data)
+        self.data_bytes += n - i
+        base = self.page * WIDTH
+        while i < n:
+            span = self.col_end - self.col + 1
+            take = n - i if n - i < span else span
+            c = base + self.col
+            ram[c:c + take] = data[i:i + take]
+            i += take
+            if take == span:
+                self.col = self.col_start  # the column end: back to the window's start
+            else:
+                self.col += take
+        return True
 
     def _data(self, b):
         self.data_bytes += 1
