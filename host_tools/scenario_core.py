@@ -568,18 +568,25 @@ class Run:
             self.before_main(self)
         # main.py runs the app inside its import (as on the device, where it never returns).
         # Modules it imports later (the app after the safe-mode check) must see the simulated
-        # flash too, so the builtin open() is the flash's for as long as the firmware runs.
-        if self.flash is None:
-            install.load("main", w=w)
-            return
+        # flash too, so the builtin open() is the flash's for as long as the firmware runs; and
+        # `gc` is MicroPython's API over no heap (host_tools/sim/gc_mod.py), not CPython's.
         import builtins
 
+        from host_tools.sim import gc_mod
+
         real_open = builtins.open
-        builtins.open = self.flash.open
+        real_gc = sys.modules.get("gc")
+        if self.flash is not None:
+            builtins.open = self.flash.open
+        sys.modules["gc"] = gc_mod  # type: ignore[assignment]
         try:
             install.load("main", w=w)
         finally:
             builtins.open = real_open
+            if real_gc is None:
+                del sys.modules["gc"]
+            else:
+                sys.modules["gc"] = real_gc
 
     def _chip_dead(self, w):
         if self.oled is not None:

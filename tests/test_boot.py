@@ -45,3 +45,24 @@ def test_the_pico_config_refuses_a_pico_w_at_boot(monkeypatch):
         board_config.load("pico")
     monkeypatch.setattr(sys.implementation, "_machine", "Raspberry Pi Pico with RP2040")
     assert board_config.load("pico").NAME == "pico"
+
+
+def test_the_boot_collects_the_import_garbage_once_before_the_loop_on_micropythons_gc():
+    """startup.main() runs gc.collect() once after App() (the heap after the imports is nearly
+    full of garbage, docs/performance.md). On the host the firmware sees MicroPython's gc API
+    over no heap (host_tools/sim/gc_mod.py), never CPython's gc, which is back afterwards; safe
+    mode starts no app and collects nothing."""
+    import gc as cpython_gc
+    import sys
+
+    from host_tools.sim import gc_mod
+
+    n0 = gc_mod.collections
+    s = Steps().at(3000).add(hang=True, gap_ms=1500)  # the watchdog resets the unit
+    _, r = run(spec(s, s.t))
+    assert [e["reason"] for e in events(r, "boot")] == ["power_on", "watchdog"]
+    assert gc_mod.collections - n0 == 2  # one per boot
+    assert sys.modules["gc"] is cpython_gc
+    n0 = gc_mod.collections
+    run(spec(Steps().at(0).press("back", hold_ms=1500, gap_ms=2000), 2000))
+    assert gc_mod.collections == n0
