@@ -64,3 +64,47 @@ def test_a_changed_file_is_read_again(device_dir):
 
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
     assert install.load("h11_probe").VALUE == 33
+
+
+def test_forget_drops_every_device_module_and_nothing_else():
+    """forget_device_modules(): a device module imported by hand (absolute or through a relative
+    sys.path entry) is dropped; a host module, one without a file and one in another tree's lib/
+    stay."""
+    import types
+
+    root = install._repo_root()
+    files = {"h11_abs_lib": root + "/lib/h11.py", "h11_abs_fw": root + "/firmware/h11.py",
+             "h11_abs_cfg": root + "/board_config/h11.py", "h11_rel_lib": "lib/h11.py",
+             "h11_rel_fw": "firmware/h11.py", "h11_host": root + "/host_tools/h11.py",
+             "h11_other": "/elsewhere/lib/h11.py", "h11_nofile": None}
+    for name, f in files.items():
+        m = types.ModuleType(name)
+        if f is not None:
+            m.__file__ = f
+        sys.modules[name] = m
+    try:
+        install.forget_device_modules()
+        left = sorted(n for n in files if n in sys.modules)
+        assert left == ["h11_host", "h11_nofile", "h11_other"]
+    finally:
+        for name in files:
+            sys.modules.pop(name, None)
+
+
+def test_a_device_name_found_elsewhere_later_is_imported_from_there(device_dir, tmp_path_factory,
+                                                                   monkeypatch):
+    """load() puts a finder first for names that were device modules (skipping the finders that
+    decline them); once such a name resolves to a file outside the device folders it is imported
+    from there as usual, and the finder is gone from sys.meta_path after every load()."""
+    f = device_dir / "h11_probe.py"
+    f.write_text("WHERE = 'device'\n")
+    assert install.load("h11_probe").WHERE == "device"
+    f.unlink()
+    other = tmp_path_factory.mktemp("host")
+    (other / "h11_probe.py").write_text("WHERE = 'host'\n")
+    monkeypatch.syspath_prepend(str(other))
+    m = install.load("h11_probe")
+    assert m.WHERE == "host"
+    assert type(m.__spec__.loader).__name__ == "SourceFileLoader"
+    assert not any(type(x).__name__ == "_FrontFinder" or getattr(x, "__name__", "") ==
+                   "_FrontFinder" for x in sys.meta_path)

@@ -178,17 +178,26 @@ def forget_device_modules():
     root = _repo_root()
     prefixes = [root + d for d in _DEVICE_DIRS]
     rel = [d[1:] for d in _DEVICE_DIRS]  # modules imported through relative sys.path entries
-    for name in list(sys.modules.keys()):
-        f = getattr(sys.modules[name], "__file__", None) or ""
-        for pre in prefixes + rel:
-            if f.startswith(pre):
-                del sys.modules[name]
-                break
+    pres = prefixes + rel
+    if _IS_MPY:
+        for name in list(sys.modules.keys()):
+            f = getattr(sys.modules[name], "__file__", None) or ""
+            for pre in pres:
+                if f.startswith(pre):
+                    del sys.modules[name]
+                    break
+        return
+    pres = tuple(pres)  # CPython: str.startswith takes them all in one call
+    mods = sys.modules
+    for name in [n for n, m in list(mods.items())
+                 if (getattr(m, "__file__", None) or "").startswith(pres)]:
+        del mods[name]
 
 
 _code_cache = {}  # (file, mtime_ns, size) -> code object of a device module (CPython)
 _code_finder = []  # the finder that fills it, once installed
 _code_dirs = []  # folders whose modules it caches (the device folders)
+_device_names = set()  # module names found in them
 
 
 def _cache_code():
@@ -225,12 +234,30 @@ def _cache_code():
             origin = spec.origin or ""
             if origin.startswith(tuple(_code_dirs)):
                 spec.loader = _CachedLoader(spec.loader.name, spec.loader.path)
+                _device_names.add(name)
+            return spec
+
+    class _FrontFinder:
+        """First in sys.meta_path during load(): a name that was a device module before is
+        looked up by the path finder at once (the finders ahead of it - pytest's assertion
+        rewriter, tests/device_path.py's, the builtin and frozen importers - decline device
+        modules, the latter two because a builtin name never reaches the path finder). A name
+        that no longer resolves to a device file is left to them."""
+
+        @classmethod
+        def find_spec(cls, name, path=None, target=None):
+            if name not in _device_names:
+                return None
+            spec = _CachedFinder.find_spec(name, path, target)
+            if spec is None or type(spec.loader) is not _CachedLoader:
+                return None
             return spec
 
     mp = sys.meta_path
     i = mp.index(_mach.PathFinder) if _mach.PathFinder in mp else len(mp)
     mp.insert(i, _CachedFinder)
     _code_finder.append(_CachedFinder)
+    _code_finder.append(_FrontFinder)
 
 
 def load(modname, paths=("firmware", "lib", "."), w=None):
@@ -245,10 +272,16 @@ def load(modname, paths=("firmware", "lib", "."), w=None):
     fl = _install_os(w)  # only with a flash (install(w, flash=...)): its os during the import
     before = set(sys.modules.keys())
     new = []
+    front = None
+    if _code_finder and _code_finder[1] not in sys.meta_path:
+        front = _code_finder[1]
+        sys.meta_path.insert(0, front)
     try:
         __import__(modname)
         mod = sys.modules[modname]
     finally:
+        if front is not None and front in sys.meta_path:
+            sys.meta_path.remove(front)
         for name in sys.modules.keys():
             if name in before or name in STANDIN_NAMES or name.startswith(_SIM_PREFIX):
                 continue
