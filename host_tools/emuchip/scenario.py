@@ -35,6 +35,8 @@ What the chip shows from outside is what the trace holds:
               0 or the chip reset is a deliberate stop, not a violation).
   screens     [[t_ms, rows]]: a frame counts once no I2C byte came for SETTLE_MS, stamped with the
               time of its last byte (as the host trace).
+  flash_erases  [t_ms] of every flash sector or block erase (LittleFS compacting a directory
+              while the firmware writes a file; not in the host trace).
 Step actions on the chip: press (+hold_ms), electrode, load_ohm, over_current, battery_mv, usb,
 trigger (board_pico.PicoBoardModel, as on the host), hang (the CPU locks up: board.hang()),
 stall_ms (the CPU is frozen for that long, then goes on). Not available on the chip: crash (an
@@ -50,6 +52,7 @@ from host_tools import scenario_core
 SETTLE_MS = 2
 CUT_WINDOW_MS = 20  # a leg falling this soon after a stop marker ends a pulse deliberately
 EPOCH_LIMIT_MS = 10_000  # no I2C at all within this: the app never started
+ERASE_OPCODES = (0x20, 0x52, 0xD8)  # serial flash: 4 KB sector, 32 KB and 64 KB block erase
 CHIP_ACTIONS = ("press", "electrode", "load_ohm", "over_current", "battery_mv", "usb",
                 "trigger", "hang", "stall_ms")
 
@@ -129,6 +132,7 @@ class ChipRun:
         self._last_px = None
         self._settle = None
         self.boot_cycles = [0]
+        self.erases = []  # cycles of flash erases (see _hooks)
 
     # -- time ----------------------------------------------------------------------------------
     def t_ms(self, cycle):
@@ -180,6 +184,17 @@ class ChipRun:
             self._event(r["cycle"], "boot", reason=r["reason"])
 
         b.chip.mcu.watchdog.on_watchdog_trigger = trigger
+        # flash sector / block erases (LittleFS writing: a compaction erases): their cycles
+        ssi = b.chip.mcu.ssi
+        orig_apply = ssi._apply_command
+
+        def apply_command():
+            buf = ssi._tx_buffer
+            if buf and buf[0] in ERASE_OPCODES and ssi._write_enabled:
+                self.erases.append(w.now)
+            orig_apply()
+
+        ssi._apply_command = apply_command
 
     def _on_i2c(self, addr, data, start, end):
         if addr == self.board.board.OLED_ADDR:
@@ -339,7 +354,8 @@ class ChipRun:
                 "console": self.board.console(), "resets": [
                     {"t_ms": self.t_ms(r["cycle"]), "reason": r["reason"]}
                     for r in self.board.resets],
-                "i2c_nacks": self.board.i2c.nacks}
+                "i2c_nacks": self.board.i2c.nacks,
+                "flash_erases": [self.t_ms(c) for c in self.erases]}
 
 
 def run(spec, version=None, exact_pio=True, progress=None, display=True):
