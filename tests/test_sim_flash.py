@@ -397,3 +397,11 @@ def test_settings_store_on_the_simulated_flash_survives_cuts():
         assert outcomes == {old["contrast"], 7}
     finally:
         install.forget_device_modules()
+
+
+def test_a_new_chip_is_erased_flash():
+    """The chip behind a new SimFlash starts as erased NOR flash: every byte 0xFF, the
+    geometry's size, a bytearray LittleFS writes into (host_tools/sim/flash._Chip)."""
+    chip = flash_mod._Chip(None, 4096 * 7)
+    assert type(chip.data) is bytearray and chip.data is chip.buffer
+    assert chip.data == b"\xff" * (4096 * 7)
