@@ -142,14 +142,19 @@ def _wait_for_restart(board, app_obj):
     machine.reset()
 
 
-def _display_answers(board):
+def _display_error(board):
+    """None when the display acknowledges a NOP command at its I2C address, else the OSError."""
     try:
         i2c = I2C(board.I2C_ID, scl=Pin(board.I2C_SCL), sda=Pin(board.I2C_SDA),
                   freq=board.I2C_HZ)
         i2c.writeto(board.OLED_ADDR, SSD1306_NOP)
-        return True
-    except OSError:
-        return False
+        return None
+    except OSError as e:
+        return e
+
+
+def _display_answers(board):
+    return _display_error(board) is None
 
 
 def _pin_name(board, pin):
@@ -199,6 +204,12 @@ def main():
     back = Pin(board.BUTTONS["back"], Pin.IN, Pin.PULL_UP)
     if back.value() == 0:
         print("safe mode: BACK held at power-on, the app is not started (REPL is free)")
+        return None
+    # The display before the app (one I2C transfer): without it the app cannot run, and the unit
+    # says so at once, not after loading the app (0.9 s on the RP2040, most of the boot).
+    err = _display_error(board)
+    if err is not None:
+        _no_display(board, err)
         return None
     import app
 

@@ -28,20 +28,20 @@ VERSION = image.DEFAULT_VERSION if image.DEFAULT_VERSION in image.available_vers
     (image.available_versions() or [image.DEFAULT_VERSION])[-1])
 
 # -- tolerances (chip against host, on the scenario clock: docs/emulated_chip.md) ---------------
-# On the host the firmware's code takes no time; on the chip every tick costs CPU time and a
-# changed frame costs its I2C transfer (400 kHz: 2.9 ms per 128-column page, 23 ms for all 8).
-# The two loops also tick on different 10 ms grids (the chip's app starts at a time that is no
-# multiple of 10 ms after the first I2C START). So anything the loop does may come up to one tick
-# earlier on the chip and later by one tick plus the chip's render and transfer of a full frame
-# plus one garbage collection: MicroPython collects when its heap is full, inside whatever tick
-# allocates then (the host's CPython never does), 22-24 ms on the chip with this firmware (148 KB
-# live after boot). With 92 KB free after one, the scenario below fills the heap once or twice
-# before the hang, and where depends on every byte allocated: a collection falls inside one of
-# the compared events at some commits and not at others. Commit 1fe742d's files: in the second
-# detail frame, 60 ms late (34 ms at 601e9e9 with no collection there); the same files without
-# the host-only quiet_ms methods (1.9 KB less heap): in the second start, its enable rise 56 ms
-# late (31 ms at 1fe742d) and its run frame 65 ms (41 ms). docs/emulated_chip.md;
-# `python -m host_tools.emuchip.gc_trace` finds the collections of a run.
+# On the host the firmware's code takes no time; on the chip every tick costs CPU time and a changed
+# frame costs its I2C transfer (400 kHz: 2.9 ms per 128-column page, 23 ms for all 8). The two loops
+# also tick on different 10 ms grids (the chip's app starts at a time that is no multiple of 10 ms
+# after the START of its display init). So anything the loop does may come up to one tick earlier on
+# the chip and later by one tick plus the chip's render and transfer of a full frame plus one
+# garbage collection: MicroPython collects when its heap is full, inside whatever tick allocates
+# then (the host's CPython never does), 22-24 ms on the chip with this firmware (148 KB live after
+# boot). With 92 KB free after one, the scenario below fills the heap once or twice before the hang,
+# and where depends on every byte allocated: a collection falls inside one of the compared events at
+# some commits and not at others. Commit 1fe742d's files: in the second detail frame, 60 ms late (34
+# ms at 601e9e9 with no collection there); the same files without the host-only quiet_ms methods
+# (1.9 KB less heap): in the second start, its enable rise 56 ms late (31 ms at 1fe742d) and its run
+# frame 65 ms (41 ms). docs/emulated_chip.md; `python -m host_tools.emuchip.gc_trace` finds the
+# collections of a run.
 # A flash write can also make LittleFS compact a directory: sector erases and rewrites inside the
 # write, so that tick ends late. Where it happens depends on everything ever written to that
 # flash, and the chip's holds the firmware files (the host's does not): the two compact at
@@ -276,7 +276,7 @@ def test_a_hang_resets_the_chip_through_its_watchdog_with_the_output_off(runs):
 
 # -- 4. no display ---------------------------------------------------------------------------------
 
-NO_DISPLAY_MS = 1200  # after the app's first I2C START (the NACKed display init)
+NO_DISPLAY_MS = 1200  # after the START of the transfer the display did not answer (the probe)
 
 
 @pytest.fixture(scope="module")

@@ -111,8 +111,8 @@ def trace(spec, root=None, version=None, blocks=None):
 
 
 def collections_of(cycles, epoch):
-    """[(start ms, end ms, ms of collector samples)] on the scenario clock (from the app's
-    first I2C START; negative: during the boot and imports)."""
+    """[(start ms, end ms, ms of collector samples)] on the scenario clock (from the START of
+    the app's display init, scenario.py; negative: during the boot and imports)."""
     runs = []
     for cy in cycles:
         t = (cy - epoch) * 8 / 1e6

@@ -12,14 +12,17 @@ The result has the shape of host_tools/scenario_core.trace_dict() (the host simu
 so the two can be compared entry by entry (tests/test_chip_firmware.py does).
 
 Time base. On the host the firmware's imports take no time: the app starts at power-on (t = 0). On
-the chip MicroPython boots, compiles main.py and loads the .mpy files first (about 0.5 s emulated).
-So that the same scenario means the same thing on both, the chip's scenario clock starts when the
-app does: at the first I2C START on the display bus (the app's display init; the splash and every
-later screen are timed from about there, as on the host). Steps at at_ms 0 act at power-on,
-before main.py runs (as on the host: BACK held at power-on is safe mode). Every time in the result
-is on that scenario clock (anything earlier is stamped 0); result["epoch_ms"] is when, after
-power-on, the app started on the chip. After a chip reset the firmware boots again on the chip
-(the second app start is later than on the host by that boot time again).
+the chip MicroPython boots and loads the .mpy files first (about 0.9 s emulated). So that the same
+scenario means the same thing on both, the chip's scenario clock starts when the app does: at the
+START of the app's display init, the first transfer to the display other than the NOP that
+startup.py sends before it loads the app (DISPLAY_PROBE); the splash and every later screen are
+timed from about there, as on the host. When the display does not answer, at the START of the
+transfer it did not answer (the probe: the unit goes to its no-display fault there). Steps at
+at_ms 0 act at power-on, before main.py runs (as on the host: BACK held at power-on is safe mode).
+Every time in the result is on that scenario clock (anything earlier is stamped 0);
+result["epoch_ms"] is when, after power-on, the app started on the chip. After a chip reset the
+firmware boots again on the chip (the second app start is later than on the host by that boot
+time again).
 
 What the chip shows from outside is what the trace holds:
   events      "boot" (power_on / watchdog / soft), "input" (each step), "reset", "hang",
@@ -52,6 +55,7 @@ from host_tools import scenario_core
 SETTLE_MS = 2
 CUT_WINDOW_MS = 20  # a leg falling this soon after a stop marker ends a pulse deliberately
 EPOCH_LIMIT_MS = 10_000  # no I2C at all within this: the app never started
+DISPLAY_PROBE = b"\x00\xe3"  # firmware/startup.py asks the display for a NOP before the app
 ERASE_OPCODES = (0x20, 0x52, 0xD8)  # serial flash: 4 KB sector, 32 KB and 64 KB block erase
 CHIP_ACTIONS = ("press", "electrode", "load_ohm", "over_current", "battery_mv", "usb",
                 "trigger", "hang", "stall_ms")
@@ -133,6 +137,7 @@ class ChipRun:
         self._settle = None
         self.boot_cycles = [0]
         self.erases = []  # cycles of flash erases (see _hooks)
+        self._start_cycle = 0  # of the last I2C START
 
     # -- time ----------------------------------------------------------------------------------
     def t_ms(self, cycle):
@@ -165,13 +170,23 @@ class ChipRun:
         bridge = b.i2c
         orig_start = bridge._on_start
 
+        orig_connect = b.chip.mcu.i2c[b.board.I2C_ID].on_connect
+
         def on_start(repeated):
-            if self.epoch is None:
-                self.epoch = w.now
+            self._start_cycle = w.now
             self._settle.cancel()  # a frame is complete only once the bus is quiet
             orig_start(repeated)
 
-        b.chip.mcu.i2c[b.board.I2C_ID].on_start = on_start
+        def on_connect(address, mode):
+            orig_connect(address, mode)
+            if self.epoch is None and address == b.board.OLED_ADDR and bridge.nacks > nacks[0]:
+                self.epoch = self._start_cycle  # the display did not answer: no app to wait for
+            nacks[0] = bridge.nacks
+
+        nacks = [bridge.nacks]
+        i2c = b.chip.mcu.i2c[b.board.I2C_ID]
+        i2c.on_start = on_start
+        i2c.on_connect = on_connect
         bridge.on_transaction = self._on_i2c
         self._settle = w.clock.create_alarm(self._frame_settled)
         orig_trigger = b.chip.mcu.watchdog.on_watchdog_trigger
@@ -198,6 +213,8 @@ class ChipRun:
 
     def _on_i2c(self, addr, data, start, end):
         if addr == self.board.board.OLED_ADDR:
+            if self.epoch is None and data != DISPLAY_PROBE:
+                self.epoch = start  # the app's display init (see the module docstring)
             self._settle.schedule(SETTLE_MS * 1_000_000)
 
     def _frame_settled(self):
