@@ -16,7 +16,8 @@ of all boots are merged into one trace.
 """
 import sys
 
-from host_tools.sim import install
+# (gc_mod imported here, not where it is used: a run may mount the simulated flash at /)
+from host_tools.sim import gc_mod, install
 from host_tools.sim import world as world_mod
 
 BUTTON_NAMES = ("up", "down", "ok", "back", "stop")
@@ -571,8 +572,6 @@ class Run:
         # flash too, so the builtin open() is the flash's for as long as the firmware runs; and
         # `gc` is MicroPython's API over no heap (host_tools/sim/gc_mod.py), not CPython's.
         import builtins
-
-        from host_tools.sim import gc_mod
 
         real_open = builtins.open
         real_gc = sys.modules.get("gc")
