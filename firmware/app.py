@@ -13,8 +13,6 @@ import machine
 from machine import I2C, PWM, WDT, Pin
 
 import buttons
-import emg
-import emg_ui
 import output_stage
 import programs
 import safety
@@ -112,16 +110,16 @@ class App:
         progs = list(programs.PRESETS) + self.store.load_programs()
         self.power = Power(self.stage, board)
         # EMG input (issue 10, lib/emg.py): sampled only while an EMG screen or program needs it,
-        # blanked around the pulses of both channels; its menu and trigger logic: emg_ui.py
-        self.emg = emg.Emg(board) if hasattr(board, "EMG_ADC") else None
+        # blanked around the pulses of both channels; its menu and trigger logic: emg_ui.py.
+        # Built when the EMG menu is first opened (_make_emg): its four modules are 15 % of the
+        # boot on the RP2040 (docs/performance.md), and most sessions never use it.
+        self.emg = None
         self.emgc = None
-        if self.emg is not None:
-            for n in board.CHANNELS:
-                self.emg.watch(self.stage.pulses(n))
-            self.emgc = emg_ui.EmgControl(self.emg, root, programs.EMG_PRESETS)
+        self._root = root
         # (now_ms: ticks are ints on MicroPython; the stubs make them an opaque type)
         self.ui = ui.UI(self._new_session, self.sup, self.store, progs, power=self.power,
-                        display=self.display, emg=self.emgc,
+                        display=self.display,
+                        emg_factory=self._make_emg if hasattr(board, "EMG_ADC") else None,
                         now_ms=time.ticks_ms())  # pyright: ignore[reportArgumentType]
         # the session being recorded for the history (see _track)
         self._rec = None
@@ -136,7 +134,8 @@ class App:
         self.last_record = None
         # called with each stored history record (dict with its number n), e.g. for the EMG
         # fields of the same session: app.on_record = lambda r: emg.record_history(r["n"], ...)
-        self.on_record = None if self.emgc is None else self.emgc.on_record
+        # (the EMG controller's once it is built)
+        self.on_record = None
         self._seen_faults = 0
         # the menu edits the UI's settings dict: read the live one (switch_nc, sound, auto-off)
         self.settings = self.ui.settings
@@ -144,6 +143,20 @@ class App:
         self.overruns = 0
         self.wdt = WDT(timeout=WDT_TIMEOUT_MS) if watchdog else None
         current = self
+
+    def _make_emg(self):
+        """The EMG input and its controller, at the EMG menu's first opening (the UI calls it)."""
+        import emg
+        import emg_ui
+
+        self.emg = emg.Emg(self.board)
+        for n in self.board.CHANNELS:
+            self.emg.watch(self.stage.pulses(n))
+        c = self.emgc = emg_ui.EmgControl(self.emg, self._root, programs.EMG_PRESETS)
+        c.now_ms = self.ui.now_ms
+        if self.on_record is None:
+            self.on_record = c.on_record
+        return c
 
     def _new_session(self, program):
         """The UI's session factory. Tolerance practice: while fewer than half_sessions sessions
@@ -164,7 +177,7 @@ class App:
         # the output stage off while the session waits for its switch. An EMG-triggered session
         # keeps its trains at 0 mA while it waits (its front end and tests were built on that).
         self.sup.park_on_wait = (program.trigger is not None
-                                 or (program.triggered and not emg_ui.is_emg_program(program)))
+                                 or (program.triggered and not programs.is_emg(program)))
         # The marker of this session, on flash before the supervisor first enables the output
         # (UI.start calls this factory, then Supervisor.start): a reset or power cut from here
         # on leaves it, and the next boot records the session (_record_cut_session).

@@ -23,6 +23,7 @@ import time
 
 import buttons as B
 import emg_screens
+import programs
 import emg_session as es
 
 CAL_FILE = "emg.json"
@@ -43,8 +44,7 @@ _CAL_PROMPTS = ("Relax the muscle", "Squeeze hard!", "Relax", "Squeeze again!", 
 _CAL_TOTAL = (es.CAL_RELAX_MS, es.CAL_SQUEEZE_MS, es.CAL_RELAX2_MS, es.CAL_SQUEEZE_MS, 0, 0)
 
 
-def is_emg_program(p):
-    return p is not None and p.key.startswith("emg_")  # no slice: called every tick
+is_emg_program = programs.is_emg
 
 
 def _fault_text(code):

@@ -577,6 +577,11 @@ EMG_PRESETS = [
 ]
 
 
+def is_emg(p):
+    """An EMG-triggered program (key "emg_..."): the person's effort starts each contraction."""
+    return p is not None and p.key.startswith("emg_")  # no slice: called every tick
+
+
 def preset(key):
     """The preset with that key, or None."""
     for p in PRESETS:

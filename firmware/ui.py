@@ -4,7 +4,8 @@
 # draws itself and answers a key or a tick with a navigation request, and this class alone
 # carries the requests out (push, replace, back, home, leave an alert).
 #
-#   ui = UI(session_factory, supervisor, store, programs, power=None, display=None, emg=None)
+#   ui = UI(session_factory, supervisor, store, programs, power=None, display=None, emg=None,
+#           emg_factory=None)
 #   ui.handle(event, now_ms)   # one button event (buttons.py codes); event 0 = just time passing
 #   ui.update(now_ms, out=None)  # once per loop tick: session view, faults, idle dim
 #   changed = ui.render(fb)    # draws only when something on the screen changed
@@ -14,6 +15,8 @@
 #                              # and passes its output to supervisor.apply and ui.update
 #   ui.power_off_requested     # idle for settings["auto_off_min"] minutes with no session
 #   emg                        # optional emg_ui.EmgControl: an "EMG" entry after History
+#   emg_factory                # or a function that builds it when the EMG menu first opens
+#                              # (ui.emg is None until then; ui.emg_control() builds it)
 #
 # Rules kept here (docs/safety.md): STOP works in every state, locked or not, and is acted on at the
 # debounced press (not the release); a locked keypad changes nothing but STOP (and the BACK+OK
@@ -75,7 +78,7 @@ _SIG = const(6)
 
 class UI:
     def __init__(self, session_factory, supervisor, store, programs, power=None, display=None,
-                 channels=2, now_ms=0, emg=None):
+                 channels=2, now_ms=0, emg=None, emg_factory=None):
         self.session_factory = session_factory
         self.sup = supervisor
         self.store = store
@@ -84,6 +87,7 @@ class UI:
         self.display = display  # optional: dim(level), contrast(v)
         self.channels = channels
         self.emg = emg
+        self._emg_factory = emg_factory
         try:
             self.settings = store.load_settings()
         except Exception:
@@ -106,7 +110,8 @@ class UI:
         # Notices of the file loads (a bad settings or programs file set aside): shown after the
         # splash, one at a time, until OK (or BACK) dismisses each
         self.notices = list(store.notices)
-        self.menu = ("Settings", "History", "EMG") if emg is not None else ("Settings", "History")
+        has_emg = emg is not None or emg_factory is not None
+        self.menu = ("Settings", "History", "EMG") if has_emg else ("Settings", "History")
         if emg is not None:
             emg.ui = self  # the live EMG screens keep the display lit
         self.list = ListScreen(self)
@@ -119,10 +124,19 @@ class UI:
                     HistoryScreen(self), DoneScreen(self), self.editor, DeleteScreen(self),
                     NoticeScreen(self)):
             s[scr.SID] = scr
-        if emg is not None:
+        if has_emg:
             s[EMG] = EmgScreen(self)
         self._screens = s
         self._stack = [s[SPLASH]]
+
+    def emg_control(self):
+        """The EMG controller (emg, or the one emg_factory() builds at the first call: the EMG
+        menu's first opening)."""
+        e = self.emg
+        if e is None and self._emg_factory is not None:
+            e = self.emg = self._emg_factory()
+            e.ui = self
+        return e
 
     # -- the stack -----------------------------------------------------------------------------
     @property

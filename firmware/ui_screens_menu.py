@@ -289,10 +289,10 @@ class EmgScreen(Screen):
 
     def enter(self):
         Screen.enter(self)
-        self.ui.emg.open()
+        self.ui.emg_control().open()
 
     def uncover(self):
-        self.ui.emg.open()
+        self.ui.emg_control().open()
 
     def on_button(self, btn, kind, now_ms):
         r = self.ui.emg.handle(btn, now_ms)

@@ -66,3 +66,20 @@ def test_the_boot_collects_the_import_garbage_once_before_the_loop_on_micropytho
     n0 = gc_mod.collections
     run(spec(Steps().at(0).press("back", hold_ms=1500, gap_ms=2000), 2000))
     assert gc_mod.collections == n0
+
+
+def test_the_emg_modules_load_when_the_emg_menu_first_opens_not_at_boot():
+    """The EMG input and its menu (lib/emg.py, emg_ui, emg_session, emg_screens: 15 % of the
+    RP2040's boot) are built at the EMG menu's first opening (App._make_emg); a unit that never
+    opens it never loads them. The menu opens as before, and again from the built controller."""
+    import sys
+
+    EMG_MODULES = ("emg", "emg_ui", "emg_session", "emg_screens")
+    _, r = run(spec(Steps().at(1700).press("down"), 2500))  # the list: not the EMG menu
+    assert any("Programs" in rows[0] for _, rows in r["screens"] if rows)
+    assert [m for m in EMG_MODULES if m in sys.modules] == []
+    s = Steps().at(1700).press("up").press("ok", gap_ms=300).press("back").press("ok")
+    _, r = run(spec(s, s.t + 300))
+    heads = [rows[0] for _, rows in r["screens"] if rows]
+    assert heads.count("EMG") == 2, heads  # opened, left, opened again
+    assert [m for m in EMG_MODULES if m not in sys.modules] == []
