@@ -131,3 +131,37 @@ def test_pin_taken_back_by_gpio_hides_the_rmt(w):
     assert w.gpio.edges[21][-1] == (t, 0)
     w.advance_to(w.now + 2000)
     assert w.gpio.edges[21][-1] == (t, 0)
+
+
+def test_idle_looks_skipped_read_as_stepped(monkeypatch):
+    """SKIP_IDLE_LOOKS: a look before anything is due returns at once. Random looping and
+    one-shot transmissions on two pins, looked at (pin levels, wait_done) at the cycles around
+    every half's start and each transmission's end, read the same with it on and off."""
+    import random
+
+    def play(skip):
+        monkeypatch.setattr(sim_esp32, "SKIP_IDLE_LOOKS", skip)
+        world, _board = install.board_world("esp32")
+        rnd = random.Random(5)
+        seen = []
+        rmts = [_rmt(pin=p, resolution_hz=rnd.choice([80_000_000, 40_000_000, 10_000_000]),
+                     idle_level=rnd.random() < 0.3) for p in (16, 17)]
+        for _ in range(40):
+            r = rnd.choice(rmts)
+            r.loop(rnd.random() < 0.5)
+            r.write_pulses([rnd.randint(1, 40) for _ in range(rnd.randint(1, 9))],
+                           rnd.random() < 0.5)
+            end = world.now + rnd.randint(50, 4000)
+            while world.now < end:
+                world.advance_to(world.now + rnd.choice([1, 1, 2, 3, 7, 20]))
+                world.sync()
+                seen.append((world.now, world.gpio.level(16), world.gpio.level(17),
+                             [x._tx is None for x in rmts]))
+            r.loop(False)  # a looping one plays its loop to the end
+            r.wait_done(timeout=5)
+        return seen, [list(world.gpio.edges[p]) for p in (16, 17)]
+
+    fast = play(True)
+    slow = play(False)
+    assert len(fast[0]) > 10_000 and len(fast[1][0]) > 100
+    assert fast == slow

@@ -51,6 +51,10 @@ IWDT_NS = 300_000_000  # rmt_disable busy-waits longer than this trip the interr
 # and what it drives between two looks reaches the GPIO bank in one set_levels() call. False:
 # half by half, one set_level() each (tests/test_sim_batched.py compares the two).
 BATCHED = True
+# A look (run_until) before the next half is due and before the transmission's end returns at
+# once. False: it goes through the steps, which then change nothing (tests/test_sim_esp32.py
+# compares the two, reading the pins and the channels at every cycle a half starts).
+SKIP_IDLE_LOOKS = True
 
 WAKEUP_ALL_LOW = False
 WAKEUP_ANY_HIGH = True
@@ -203,6 +207,9 @@ class RMT:
         tx = self._tx
         if tx is None or self.pin == -1:
             return
+        end = tx["end"]
+        if SKIP_IDLE_LOOKS and tx["t"] > cycle and (end is None or end > cycle):
+            return  # nothing due by `cycle` (the steps below would change nothing)
         g = self.world.gpio
         halves = tx["halves"]
         n = len(halves)
