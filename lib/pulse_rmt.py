@@ -105,9 +105,27 @@ def _halves(segs):
     return out
 
 
+def half_count(segs):
+    """len(_halves(segs)), without building the list (a long rest at a small divider is thousands
+    of halves: _choose counts first and builds only the pattern that fits)."""
+    n = 0
+    split = False
+    for d, v in segs:
+        n += (d + HALF_MAX - 1) // HALF_MAX if d > 0 else 1
+        if v == 0 and d >= 2:
+            split = True  # _halves can make an odd count even by halving a low half
+    return n + 1 if n % 2 and split else n
+
+
 def build_pattern(plan, div, lead, skew):
     """Leg A and leg B halves for `plan` at divider `div`; `lead` = ticks with both legs low at the
     start of each iteration, `skew` = ticks leg B starts after leg A."""
+    a, b, length = pattern_segments(plan, div, lead, skew)
+    return _halves(a), _halves(b), length
+
+
+def pattern_segments(plan, div, lead, skew):
+    """Leg A and leg B as (ticks, level) segments, before the split into halves."""
     p = plan.phase_cycles // div
     g = plan.gap_cycles // div
     t = plan.period_cycles // div
@@ -131,7 +149,7 @@ def build_pattern(plan, div, lead, skew):
     # leg B starts `skew` ticks late: play its first `skew` ticks (low: the lead-in) at the end
     b[0] = (b[0][0] - skew, 0)
     b[-1] = (b[-1][0] + skew, 0)
-    return _halves(a), _halves(b), length
+    return a, b, length
 
 
 class PulseChannel:
@@ -188,9 +206,9 @@ class PulseChannel:
                             pulse_plan.cycles_to_ns(plan.rest_cycles, self.src_hz),
                             pulse_plan.cycles_to_ns((lead + 1) * div, self.src_hz)))
                 continue
-            a, b, length = build_pattern(plan, div, lead, skew)
-            if max(len(a), len(b)) // 2 + 1 <= self.num_symbols:
-                return _Pattern(plan, div, a, b, length)
+            a, b, length = pattern_segments(plan, div, lead, skew)
+            if max(half_count(a), half_count(b)) // 2 + 1 <= self.num_symbols:
+                return _Pattern(plan, div, _halves(a), _halves(b), length)
             if err is None:
                 err = pulse_plan.PulseParamError("pattern does not fit the RMT memory")
         if err is None:  # (cannot happen: every divider either returns or sets err)

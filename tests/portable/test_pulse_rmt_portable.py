@@ -45,3 +45,24 @@ def test_rmt_random_sequences_portable_part():
         problems, _ = run_sequence(rig, random_sequence(rnd, rnd.randint(0, 3)),
                                    max_wait_periods=2)
         assert problems == [], (i, problems[:3])
+
+
+def test_half_count_is_the_length_of_the_halves_list():
+    """_choose decides whether a pattern fits the RMT memory from half_count() and builds the
+    halves only for the divider it keeps: the count must be the built list's length, for every
+    shape of segments (0-, 1- and 2-tick segments, exact multiples of HALF_MAX and one more, odd
+    counts with and without a low segment _halves can split)."""
+    rmt = Rig("esp32").engine
+    hm = rmt.HALF_MAX
+    edge = (0, 1, 2, 3, hm - 1, hm, hm + 1, 2 * hm, 2 * hm + 1, 5 * hm + 7)
+    rnd = Rng(77)
+    cases = [[(d, 0)] for d in edge] + [[(d, 1)] for d in edge]
+    cases += [[(1, 1), (d, 0)] for d in edge] + [[(d, 1), (1, 0), (1, 1)] for d in edge]
+    for _ in range(400):
+        segs = []
+        for _ in range(rnd.randint(1, 6)):
+            d = rnd.choice(edge) if rnd.randint(0, 2) == 0 else rnd.randint(0, 4 * hm)
+            segs.append((d, rnd.randint(0, 1)))
+        cases.append(segs)
+    for segs in cases:
+        assert rmt.half_count(segs) == len(rmt._halves(list(segs))), segs
