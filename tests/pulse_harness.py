@@ -225,10 +225,13 @@ def check_sequence(pulses, plans, set_at, t_start, t_stop, switch_extra=0):
         played |= nxt
     last = starts[-1]
     # the next pulse was due one span after the last one (a pulse still running at stop() is
-    # cut and not counted, so allow for one pulse length too)
+    # cut and not counted, so allow for one pulse length too), plus the engine's switch rest
+    # when an update was set after it (the ESP32 swap holds the next pulse back by that much)
     late = plans[min(reach):]
+    extra = switch_extra if set_at[-1] > last else 0
     if t_stop - last > (max(span_cycles(q) for q in late)
-                        + max(2 * q.phase_cycles + q.gap_cycles for q in late) + LEAD_CYCLES):
+                        + max(2 * q.phase_cycles + q.gap_cycles for q in late) + LEAD_CYCLES
+                        + extra):
         problems.append("train ended %d cycles before stop()" % (t_stop - last))
     # an update that stayed the newest for longer than it can take to load (the pattern playing,
     # up to two blocks queued ahead of it, its own pattern) must have played; a burst plan may

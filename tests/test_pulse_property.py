@@ -108,6 +108,20 @@ def test_hypothesis_sequences(board, seq):
     assert problems == []
 
 
+def test_found_by_hypothesis_stop_right_after_a_switch_on_the_esp32():
+    """Found by test_hypothesis_sequences (30 Nov 2026): an update set 2.6 ms before the end of
+    the iteration swaps at once (the ESP32 engine busy-waits up to SWAP_WINDOW_US for the loop
+    end), the new pattern starts after the restart (2 x skew: the documented longer rest at a
+    switch), and stop() comes one cycle later. The next pulse was then due one period plus that
+    rest after the last one; the harness allowed only the period (a false alarm, 960 cycles
+    over). Both pulses played, the switch rest within switch_extra."""
+    seq = {"first": {"phase_us": 20, "gap_us": 3.0, "rate_hz": 200, "alternate": False},
+           "updates": [(0.5, {"phase_us": 20, "gap_us": 2, "rate_hz": 200, "alternate": False})],
+           "tail": 0.0}
+    problems, n = run_sequence(Rig("esp32"), seq)
+    assert problems == [] and n == 2
+
+
 # -- kept mutants: the checks above must see a dead engine and a dropped update ---------------
 
 _STEADY = {"phase_us": 300, "gap_us": 50, "rate_hz": 100}
