@@ -34,7 +34,7 @@ NAMED = {
                            "~" * 16, "~" * 16, "~" * 16, "bk: cancel"],
     "oled_emg_cal_done": ["Calibrate EMG", "Done", "rest 2 uV", "max  226 uV", "", "~" * 16,
                           "~" * 16, "ok:save bk"],
-    "oled_emg_biofeedback": ["Biofeedback !", "now   93 uV", "thr   69 uV 30%", "pk 107 mean 45",
+    "oled_emg_biofeedback": ["Biofeedback !", "now   89 uV", "thr   69 uV 30%", "pk 105 mean 45",
                              "marks 1 1s", "~" * 16, "~" * 16, "+/-:thr bk:end"],
     "oled_emg_try": ["EMG wrist/  ~~~~", "waiting", "left  29:58", ">1  0.0mA of  12",
                      " 2  0.0mA of   0", "try   30%~~~~~~~", "bat 70%", "+/- ok:ch bk:||"],
