@@ -453,6 +453,14 @@ class Run:
         w.schedule(w.now + step, obs, quiet=True)
 
     def _observe(self):
+        if self._sk_n:
+            # Ticks are being left out: no firmware code ran since the last look, so the app's
+            # state is as it was; only a frame whose transfer ended before the stretch can be
+            # new, and the panel's data-write count says whether there is one.
+            o = self.oled
+            if o is None or (o.frame_count == self._last_frames
+                             and self._last_pixels is not None):
+                return
         app = sys.modules.get("app")
         if self.skip and app is not None and getattr(app, "sim_skip", 0) is None:
             app.sim_skip = self._skip_hook
