@@ -27,6 +27,7 @@ ACTIONS = ("press", "electrode", "load_ohm", "battery_mv", "usb", "trigger", "ha
 # (the main loop is blocked for N ms, then goes on), crash true (an exception in the main loop).
 MAX_DURATION_MS = 4 * 3600 * 1000
 OBSERVE_MS = 5  # the observer samples app state this often (device time)
+PARK_OBSERVER = True  # while ticks are left out, its no-op looks are not scheduled (_unpark)
 RECORD_MS = 1000  # a streaming run hands its records to the Recorder this often (device time)
 KEEP_MS = 1000  # ... keeping the last second in the world (the current-sense model reads it)
 SETTLE_MS = 2  # an OLED frame is complete when no I2C byte came for this long
@@ -168,6 +169,8 @@ class Run:
         self._sk_n = 0
         self._sk_last = 0
         self._sk_until = 0
+        self._park_h = None
+        self._park = None
         self._sk_fired = -1
         self._sk_from = 0
         self._sk_reads = []
@@ -217,6 +220,7 @@ class Run:
         w.on_reset = self._on_reset
         self.world = w
         self._sk_n = 0  # a new boot: nothing left out yet
+        self._park_h = None  # (the observer's parked look was on the old boot's world)
         self._sk_fired = -1
         self.board = board
         from host_tools.sim import board_pico
@@ -393,6 +397,7 @@ class Run:
             # runs too (fired stays counted): ui_step reads only the buttons.
             app.skipped(self._sk_n, self._sk_last)
             self._sk_n = 0
+            self._unpark()
             return False
         now = w.ms()
         if w.fired != self._sk_fired:
@@ -427,6 +432,7 @@ class Run:
         if self._sk_n:
             app.skipped(self._sk_n, self._sk_last)
             self._sk_n = 0
+            self._unpark()
         w = self.world
         self._sk_fired = w.fired
         self._sk_from = w.now
@@ -437,6 +443,7 @@ class Run:
         step = w.cycles(OBSERVE_MS * 1_000_000)
         every = RECORD_MS // OBSERVE_MS
         n = [0]
+        self._park_h = None
 
         def obs():
             self._observe()
@@ -448,19 +455,48 @@ class Run:
                                         w.now - w.cycles(KEEP_MS * 1_000_000))
                 if self.progress is not None:
                     self.progress(w.ms(), self.duration_ms)
-            w.schedule(w.now + step, obs, quiet=True)
+            if PARK_OBSERVER and self._sk_n and self._nothing_to_observe():
+                # Ticks are being left out and no frame is on its way: every look until the
+                # firmware runs again would return at once (_observe). Park until the next
+                # record boundary; _unpark() puts the looks back on their grid when the firmware
+                # is about to run.
+                self._park = (w.now, n, obs, step)
+                self._park_h = w.schedule(w.now + (every - n[0]) * step, parked, quiet=True)
+            else:
+                w.schedule(w.now + step, obs, quiet=True)
+
+        def parked():
+            self._park_h = None
+            n[0] = every - 1  # the looks left out were the no-ops before this one
+            obs()
 
         w.schedule(w.now + step, obs, quiet=True)
 
+    def _unpark(self):
+        """The firmware is about to run: the observer's looks left out while parked (none of
+        them reached the record boundary, where the parked look waits) are counted, and the
+        next look is scheduled on the observer's grid."""
+        h = self._park_h
+        if h is None:
+            return
+        h.cancel()
+        self._park_h = None
+        last, n, obs, step = self._park
+        w = self.world
+        k = (w.now - last) // step  # grid points in (last, now]: they looked at nothing new
+        n[0] += k
+        w.schedule(last + (k + 1) * step, obs, quiet=True)
+
+    def _nothing_to_observe(self):
+        o = self.oled
+        return o is None or (o.frame_count == self._last_frames and self._last_pixels is not None)
+
     def _observe(self):
-        if self._sk_n:
+        if self._sk_n and self._nothing_to_observe():
             # Ticks are being left out: no firmware code ran since the last look, so the app's
             # state is as it was; only a frame whose transfer ended before the stretch can be
             # new, and the panel's data-write count says whether there is one.
-            o = self.oled
-            if o is None or (o.frame_count == self._last_frames
-                             and self._last_pixels is not None):
-                return
+            return
         app = sys.modules.get("app")
         if self.skip and app is not None and getattr(app, "sim_skip", 0) is None:
             app.sim_skip = self._skip_hook
