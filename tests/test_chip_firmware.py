@@ -6,10 +6,11 @@ armv6m); the reference board is around it (host_tools/emuchip/board.py: the host
 PicoBoardModel and SSD1306 model). What the tests read is what a user or a scope would see: the
 pixels on the display model, the output enable, LED and leg pins, the DAC duty, the serial console.
 
-One chip run (module fixture, about 90-150 s wall: 6.6 s emulated, the app at about 0.05x real
-time) serves three tests: the boot to the program list, the scenario compared with the host
-simulation of the same JSON, and the hang at its end. The run without a display is a second,
-shorter chip (about 40 s wall). docs/emulated_chip.md lists the times.
+One chip run (module fixture, about 57-80 s wall: about 6.8 s emulated, the two boots the
+costliest part) serves four tests: the boot to the program list, the image's layout, the scenario
+compared with the host simulation of the same JSON, and the hang at its end. The run without a
+display is a second, short chip (2-3 s wall: the unit goes to its fault before it loads the app).
+docs/emulated_chip.md lists the times.
 """
 import json
 import os
