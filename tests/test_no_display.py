@@ -70,3 +70,18 @@ def test_with_a_display_no_fault_line_and_the_led_stays_dark(board, capsys):
     assert lines(capsys.readouterr().out) == []
     assert high(r, r.board.OUTPUT_LED) == []
     assert any("Programs" in t for _, t in res["screens"])
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_no_display_is_found_before_the_app_is_loaded(board, capsys):
+    """startup.py asks the display for a NOP before it imports the app: without an answer the
+    unit never loads the app (0.9 s of an RP2040's boot) or builds its output stage; the fault
+    blinks from power-on (the first flash within 50 ms of the host's boot)."""
+    import sys
+
+    sys.modules.pop("app", None)
+    r, res = sim_runs.run(spec(Steps(), 1000, board=board), display=False)
+    assert "app" not in sys.modules and "output_stage" not in sys.modules
+    led = sim_runs.edges_ms(r, r.board.OUTPUT_LED)
+    assert [t for t, lv in led if lv][0] < 50, led
+    assert lines(capsys.readouterr().out)
