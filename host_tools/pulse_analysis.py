@@ -287,20 +287,15 @@ class Analyser:
                     if n == 0:
                         return 0
                     del ar[n:], af[n:], br[n:], bf[n:], xa[n:]
-        if order == "A":
-            starts = ar
-            legs = "A" * n
-            p1 = list(map(_sub, af, ar))
-            gap = list(map(_sub, br, af))
-            p2 = list(map(_sub, bf, br))
-            t4 = bf
-        elif order == "B":
-            starts = br
-            legs = "B" * n
-            p1 = list(map(_sub, bf, br))
-            gap = list(map(_sub, ar, bf))
-            p2 = list(map(_sub, af, ar))
-            t4 = af
+        if order is not None:
+            # the leg that goes first (r1, f1), then the other (r2, f2)
+            r1, f1, r2, f2 = (ar, af, br, bf) if order == "A" else (br, bf, ar, af)
+            starts = r1
+            legs = order * n
+            p1 = list(map(_sub, f1, r1))
+            gap = list(map(_sub, r2, f1))
+            p2 = list(map(_sub, f2, r2))
+            t4 = f2
         else:
             rows = list(zip(xa, ar, af, br, bf))  # noqa: B905 (all n long)
             starts = [r if x else s for x, r, f, s, g in rows]

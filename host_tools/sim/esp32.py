@@ -217,31 +217,22 @@ class RMT:
         t = tx["t"]
         i = tx["i"]
         div = self.div
+        run = []  # (cycle, level) of the halves up to `cycle`
+        while t <= cycle and (end is None or t < end):
+            lvl, d = halves[i]
+            run.append((t, lvl))
+            t += d * div
+            i += 1
+            if i == n:
+                i = 0
+                if not tx["loop"] and end is None:
+                    end = t
+                    tx["end"] = end
         if BATCHED and not g.listeners and g.irq[self.pin] is None:
-            # the halves up to `cycle` in one GPIO call (nobody to call back between two)
-            run = []
-            while t <= cycle and (end is None or t < end):
-                lvl, d = halves[i]
-                run.append((t, lvl))
-                t += d * div
-                i += 1
-                if i == n:
-                    i = 0
-                    if not tx["loop"] and end is None:
-                        end = t
-                        tx["end"] = end
-            g.set_levels(self.pin, run, _gpio.RMT)
+            g.set_levels(self.pin, run, _gpio.RMT)  # in one GPIO call: nobody to call back
         else:
-            while t <= cycle and (end is None or t < end):
-                lvl, d = halves[i]
-                g.set_level(self.pin, lvl, t, _gpio.RMT)
-                t += d * div
-                i += 1
-                if i == n:
-                    i = 0
-                    if not tx["loop"] and end is None:
-                        end = t
-                        tx["end"] = end
+            for c, lvl in run:
+                g.set_level(self.pin, lvl, c, _gpio.RMT)
         tx["t"] = t
         tx["i"] = i
         if end is not None and end <= cycle:
