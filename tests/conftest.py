@@ -31,15 +31,16 @@ import pytest
 
 EST_S = {
     # emulated RP2040 (rp2040py running the real MicroPython images)
-    "test_chip_firmware.py::test_the_make_flash_image_boots_to_the_program_list": 67,  # `runs`
-    "test_service_path.py::test_make_logs_on_the_emulated_pico_running_the_app": 61,
-    "test_service_path.py::test_on_the_emulated_rp2040_a_serviced_unit": 58,
-    "test_chip_firmware.py::test_without_a_display": 19,
+    "test_chip_firmware.py::test_the_make_flash_image_boots_to_the_program_list": 57,  # `runs`
+    "test_service_path.py::test_make_logs_on_the_emulated_pico_running_the_app": 48,
+    "test_service_path.py::test_on_the_emulated_rp2040_a_serviced_unit": 48,
+    "test_chip_firmware.py::test_without_a_display": 2.2,
     "test_chip_firmware.py::test_virtual_device_takes_mpremote": 3,
     "test_chip_pulse.py::test_train_every_edge_on_its_planned_cycle": 0.5,  # + 3 s boot / version
     "test_chip_pulse.py::test_mutant_old_engine": 3,
     "test_chip_pio_exact.py::": 0.7,
-    # the virtual device and the terminal simulator keep real time (wall seconds, little CPU)
+    # the virtual device and the terminal simulator keep real time (wall seconds, little CPU;
+    # make test runs them outside the xdist workers: REALTIME below; these count for test-long)
     "test_service_path.py::test_logs_backup_restore": 10,
     "test_service_path.py::test_repl_on_a_running_unit": 7.5,
     "test_service_path.py::test_flash_onto": 4,
@@ -55,7 +56,7 @@ EST_S = {
     "test_emg_scenarios.py::": 1,
     # pulse engines on the host simulation
     "test_pulse_property.py::test_random_parameter_sequences_pico": 7.6,
-    "test_pulse_property.py::test_random_parameter_sequences_esp32": 2.5,
+    "test_pulse_property.py::test_random_parameter_sequences_esp32": 1.2,
     "test_pulse_property.py::test_hypothesis_sequences": 1,
     "test_pulse_rmt.py::test_loop_clock_stays_anchored": 3,
 }
